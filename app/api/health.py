@@ -1,0 +1,57 @@
+"""Liveness, readiness and which backend is in use."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.api.deps import BackendDep, RepoDep, SettingsDep
+
+router = APIRouter(tags=["service"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
+class BackendRead(BaseModel):
+    kind: str
+    details: dict[str, str]
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness: the store and the training backend can take work",
+    responses={503: {"model": Readiness, "description": "Not ready; `checks` says what is wrong"}},
+)
+async def readyz(repo: RepoDep, backend: BackendDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        repo.ping(text("SELECT 1"))
+        checks["store"] = "ok"
+    except Exception as error:  # report, don't crash: this endpoint exists to say what is wrong
+        checks["store"] = f"database unreachable: {error}"
+    report = await backend.ready()
+    checks.update(report.checks)
+    ready = checks["store"] == "ok" and report.ready
+    body = Readiness(ready=ready, checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/v1/backend", response_model=BackendRead, summary="Which backend, workspace and identity are in use")
+async def backend_info(backend: BackendDep, settings: SettingsDep) -> BackendRead:
+    info = backend.describe()
+    return BackendRead(kind=info.kind, details=info.details)

@@ -1,0 +1,73 @@
+"""/v1/models: registered versions, the current champion and how it got there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel
+
+from app.api.deps import BackendDep, RepoDep
+from app.api.errors import NotFound, problem_responses
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+class ModelVersionRead(BaseModel):
+    version: str
+    created_at: datetime | None
+    is_champion: bool
+    metrics: dict[str, float]
+    lineage: dict[str, str]
+
+
+class ChampionEventRead(BaseModel):
+    version: str
+    run_id: str
+    promoted_at: datetime
+    metric: str
+    value: float | None
+
+
+class ModelRead(BaseModel):
+    name: str
+    champion_version: str | None
+    versions: list[ModelVersionRead]
+    champion_history: list[ChampionEventRead]
+
+
+@router.get(
+    "/{name}",
+    response_model=ModelRead,
+    summary="A registered model: versions with metrics and lineage, champion and its history",
+    responses=problem_responses(401, 403, 404, 422, 502, 503),
+)
+async def get_model(
+    name: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")],
+    backend: BackendDep,
+    repo: RepoDep,
+) -> ModelRead:
+    model = await backend.model(name)
+    if model is None:
+        raise NotFound(f"no registered model named {name!r}; a pipeline run registers it when it promotes one")
+    return ModelRead(
+        name=model.name,
+        champion_version=model.champion_version,
+        versions=[
+            ModelVersionRead(
+                version=v.version,
+                created_at=v.created_at,
+                is_champion=v.is_champion,
+                metrics=v.metrics,
+                lineage={k: val for k, val in v.tags.items() if not k.startswith("metric.")},
+            )
+            for v in model.versions
+        ],
+        champion_history=[
+            ChampionEventRead(
+                version=e.version, run_id=e.run_id, promoted_at=e.promoted_at, metric=e.metric, value=e.value
+            )
+            for e in repo.champion_history(name)
+        ],
+    )

@@ -1,0 +1,230 @@
+"""The embedded default backend: the component YAML and scripts run on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.backends.base import (
+    ArtifactInfo,
+    BackendInfo,
+    ModelRef,
+    Outcome,
+    ReadyReport,
+    RegisteredModelInfo,
+    RunSpec,
+    RunState,
+    Submitted,
+    EVALUATE_STEP,
+    REGISTER_STEP,
+)
+from app.backends.local import mlflow_reader
+from app.backends.local.engine import LocalEngine
+from app.backends.local.layout import DataLayout
+from app.backends.local.pipeline import COMPONENTS_DIR, build_plan
+from app.backends.local.runners import FreshInterpreterRunner, StepRunner, ZygoteRunner
+from app.backends.local.stepcache import StepCache
+from app.backends.local.warmup import warm_plan
+
+log = logging.getLogger(__name__)
+
+
+class LocalBackend:
+    def __init__(
+        self,
+        layout: DataLayout,
+        cache: StepCache,
+        *,
+        warm_runner: bool = True,
+        max_parallel_steps: int = 2,
+        components_dir: Path = COMPONENTS_DIR,
+    ) -> None:
+        self.layout = layout
+        self.components_dir = components_dir
+        self._warm = warm_runner
+        self._max_parallel = max_parallel_steps
+        self._cache = cache
+        self._changed = asyncio.Event()
+        self._listeners: list[Callable[[str], None]] = []
+        self.runner: StepRunner = FreshInterpreterRunner()
+        self.engine: LocalEngine | None = None
+        self.runner_note = "fresh interpreter per step"
+        self.reader = mlflow_reader.MlflowReader(layout.tracking_uri)
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def _on_change(self, run_id: str) -> None:
+        self._changed.set()
+        for listener in self._listeners:
+            listener(run_id)
+
+    async def start(self) -> None:
+        self.layout.ensure()
+        if self._warm:
+            scripts = sorted(self.components_dir.glob("*/src/*.py"))
+            steps = await asyncio.to_thread(warm_plan, self.layout.runtime / "warmup", self.components_dir)
+            zygote = ZygoteRunner(scripts, steps, self.layout.tracking_uri, self.layout.logs / "zygote.log")
+            await zygote.start()
+            self.runner = zygote
+            self.runner_note = "warm zygote (starting)"
+            asyncio.get_running_loop().create_task(self._report_warm(zygote))
+        self.engine = LocalEngine(
+            self.layout,
+            self.runner,
+            self._cache,
+            max_parallel_steps=self._max_parallel,
+            on_change=self._on_change,
+        )
+        self.reader.warm_in_background()
+
+    async def _report_warm(self, zygote: ZygoteRunner) -> None:
+        try:
+            ready = await zygote.wait_ready()
+        except RuntimeError as error:
+            log.warning("warm step runner failed (%s); steps start fresh interpreters", error)
+            self._fall_back()
+            return
+        if ready.get("warm_error") or ready.get("threads", 1) != 1:
+            log.warning("warm step runner degraded: %s", ready)
+        self.runner_note = f"warm zygote (warmed in {ready.get('warm_seconds')} s)"
+        log.info("warm step runner ready: %s", ready)
+
+    def _fall_back(self) -> None:
+        self.runner = FreshInterpreterRunner()
+        self.runner_note = "fresh interpreter per step (warm runner unavailable)"
+        if self.engine is not None:
+            self.engine.runner = self.runner
+
+    async def wait_warm(self) -> None:
+        if isinstance(self.runner, ZygoteRunner):
+            try:
+                await self.runner.wait_ready()
+            except RuntimeError:
+                self._fall_back()
+
+    async def close(self, grace_seconds: float = 0.0) -> None:
+        if self.engine is not None:
+            await self.engine.close()
+        await self.runner.close()
+
+    def describe(self) -> BackendInfo:
+        return BackendInfo(
+            kind="local",
+            details={
+                "data_dir": str(self.layout.root),
+                "mlflow_tracking_uri": self.layout.tracking_uri,
+                "step_runner": self.runner_note,
+                "max_parallel_steps": str(self._max_parallel),
+            },
+        )
+
+    async def ready(self) -> ReadyReport:
+        checks = {"data_dir": "ok" if self.layout.root.is_dir() else f"{self.layout.root} is missing"}
+        checks["components"] = "ok" if (self.components_dir / "train" / "train.yml").is_file() else (
+            f"component definitions not found under {self.components_dir}"
+        )
+        checks["step_runner"] = self.runner_note
+        return ReadyReport(ready=all(v == "ok" for k, v in checks.items() if k != "step_runner"), checks=checks)
+
+    async def wait_for_change(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._changed.clear()
+
+    def _engine(self) -> LocalEngine:
+        if self.engine is None:
+            raise RuntimeError("backend not started")
+        return self.engine
+
+    async def submit(self, spec: RunSpec) -> Submitted:
+        engine = self._engine()
+        state = engine.submit(spec, build_plan(spec, self.components_dir))
+        return Submitted(backend_job_name=spec.run_id, raw_status=state.raw_status)
+
+    async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
+        engine = self._engine()
+        if not engine.knows(spec.run_id):
+            # Lost with a restart: resuming re-runs nothing that already finished in this run.
+            engine.submit(spec, build_plan(spec, self.components_dir))
+        return engine.state(spec.run_id)
+
+    async def cancel(self, spec: RunSpec, backend_job_name: str) -> None:
+        await self._engine().cancel(spec.run_id)
+
+    def forget(self, run_id: str) -> None:
+        self._engine().forget(run_id)
+
+    async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
+        return await asyncio.to_thread(self.reader.metrics, step_mlflow_run_ids)
+
+    async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]:
+        return await asyncio.to_thread(self.reader.artifacts, step_mlflow_run_ids)
+
+    async def artifact(self, step_mlflow_run_ids: dict[str, str], path: str) -> Path:
+        return await asyncio.to_thread(self.reader.artifact_file, step_mlflow_run_ids, path)
+
+    async def logs(self, spec: RunSpec, backend_job_name: str, step: str) -> str:
+        folder = self.layout.logs / spec.run_id
+        attempts = sorted(folder.glob(f"{step}.*.log"), key=lambda p: int(p.suffixes[-2][1:]))
+        if not attempts:
+            raise KeyError(step)
+        return "\n".join(p.read_text(errors="replace") for p in attempts)
+
+    async def outcome(self, spec: RunSpec, backend_job_name: str) -> Outcome | None:
+        if spec.kind != "pipeline":
+            return None
+        engine = self._engine()
+        if not engine.knows(spec.run_id):
+            return None
+        decision = _read_json(engine.outputs(spec.run_id, EVALUATE_STEP).get("evaluation_output"), "decision.json")
+        info = _read_json(engine.outputs(spec.run_id, REGISTER_STEP).get("register_output"), "model_info.json")
+        if decision is None:
+            return None
+        return outcome_from_records(decision, info)
+
+    async def model(self, name: str) -> RegisteredModelInfo | None:
+        return await asyncio.to_thread(self.reader.model, name)
+
+
+def _read_json(folder: Path | None, name: str) -> dict[str, Any] | None:
+    if folder is None or not (folder / name).is_file():
+        return None
+    data: dict[str, Any] = json.loads((folder / name).read_text())
+    return data
+
+
+def _model_ref(raw: dict[str, Any] | None) -> ModelRef | None:
+    if not raw:
+        return None
+    return ModelRef(name=str(raw["name"]), version=str(raw["version"]), metrics=dict(raw.get("metrics") or {}))
+
+
+def outcome_from_records(decision: dict[str, Any], info: dict[str, Any] | None) -> Outcome:
+    """The outcome from evaluate's decision.json and register's model_info.json (if it ran)."""
+    champion_before = _model_ref(decision.get("champion"))
+    registered = None
+    champion_after = champion_before
+    reason = str(decision["reason"])
+    if info is not None:
+        if info.get("registered") and info.get("version") is not None:
+            registered = ModelRef(str(info["name"]), str(info["version"]), dict(info.get("metrics") or {}))
+        champion_after = _model_ref(info.get("champion_after")) or champion_after
+        reason = str(info.get("reason") or reason)
+    return Outcome(
+        deploy=bool(decision["deploy"]),
+        reason=reason,
+        rule=dict(decision["rule"]),
+        candidate_metrics=dict(decision["candidate_metrics"]),
+        champion_before=champion_before,
+        champion_after=champion_after,
+        registered_model=registered,
+    )
+
+

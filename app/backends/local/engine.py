@@ -1,0 +1,427 @@
+"""The local engine: runs a job or pipeline graph step by step, each step its own process.
+
+Steps run in dependency order, independent ones in parallel, under one global limit of running
+steps. A step whose component code, command, parameters and input contents are unchanged reuses
+the outputs of its earlier execution (Azure ML's ``is_deterministic`` reuse, done here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.backends.base import RunSpec, RunState, StepState
+from app.backends.local import componentspec
+from app.backends.local.champion import champion_version
+from app.backends.local.layout import DataLayout
+from app.backends.local.pipeline import FromFile, FromStep, StepPlan
+from app.backends.local.runners import StepProcess, StepRunner
+from app.backends.local.stepcache import CacheEntry, StepCache
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's relative names and contents."""
+    if path.is_dir():
+        return componentspec._tree_digest(path)
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Execution:
+    spec: RunSpec
+    plan: list[StepPlan]
+    state: RunState
+    outputs: dict[str, dict[str, Path]] = field(default_factory=dict)  # step -> output -> path
+    digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    handles: dict[str, object] = field(default_factory=dict)
+    canceled: bool = False
+    task: asyncio.Task[None] | None = None
+
+    def step(self, name: str) -> StepState:
+        return next(s for s in self.state.steps if s.name == name)
+
+
+class LocalEngine:
+    def __init__(
+        self,
+        layout: DataLayout,
+        runner: StepRunner,
+        cache: StepCache,
+        *,
+        max_parallel_steps: int = 2,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.layout = layout
+        self.runner = runner
+        self.cache = cache
+        self._slots = asyncio.Semaphore(max_parallel_steps)
+        self._runs: dict[str, _Execution] = {}
+        self._on_change = on_change or (lambda run_id: None)
+        # Data asset files are immutable once registered: hash each once per (path, size, mtime).
+        self._file_digests: dict[tuple[str, int, int], str] = {}
+
+    # -- public -----------------------------------------------------------------------------
+
+    def submit(self, spec: RunSpec, plan: list[StepPlan]) -> RunState:
+        """Start (or, after a restart, resume) a run; a second call for a live run is a no-op."""
+        existing = self._runs.get(spec.run_id)
+        if existing is not None:
+            return self.state(spec.run_id)
+        state = RunState(raw_status="NotStarted", steps=[StepState(p.name, "NotStarted") for p in plan])
+        execution = _Execution(spec=spec, plan=plan, state=state)
+        self._runs[spec.run_id] = execution
+        execution.task = asyncio.get_running_loop().create_task(self._drive(execution))
+        return self.state(spec.run_id)
+
+    def knows(self, run_id: str) -> bool:
+        return run_id in self._runs
+
+    def state(self, run_id: str) -> RunState:
+        state = self._runs[run_id].state
+        return replace(state, steps=[replace(s) for s in state.steps])
+
+    def outputs(self, run_id: str, step: str) -> dict[str, Path]:
+        return dict(self._runs[run_id].outputs.get(step, {}))
+
+    async def cancel(self, run_id: str) -> None:
+        execution = self._runs.get(run_id)
+        if execution is None or execution.state.status.is_final:
+            return
+        execution.canceled = True
+        for handle in list(execution.handles.values()):
+            handle.kill()  # type: ignore[attr-defined]
+        if execution.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({execution.task}, timeout=10)
+
+    async def wait(self, run_id: str) -> RunState:
+        task = self._runs[run_id].task
+        if task is not None:
+            await asyncio.shield(task)
+        return self.state(run_id)
+
+    def forget(self, run_id: str) -> None:
+        """Drop a finished run from memory; the store keeps its record."""
+        execution = self._runs.get(run_id)
+        if execution is not None and execution.state.status.is_final:
+            del self._runs[run_id]
+
+    async def close(self) -> None:
+        for execution in self._runs.values():
+            if execution.task is not None and not execution.task.done():
+                execution.task.cancel()
+        await asyncio.gather(
+            *(e.task for e in self._runs.values() if e.task is not None), return_exceptions=True
+        )
+
+    # -- driving a run ----------------------------------------------------------------------
+
+    async def _drive(self, execution: _Execution) -> None:
+        state = execution.state
+        try:
+            pending = {p.name: p for p in execution.plan}
+            running: dict[str, asyncio.Task[bool]] = {}
+            while pending or running:
+                for name, plan in list(pending.items()):
+                    if plan.depends_on.isdisjoint(pending) and plan.depends_on.isdisjoint(running):
+                        del pending[name]
+                        running[name] = asyncio.get_running_loop().create_task(
+                            self._run_step(execution, plan)
+                        )
+                if not running:
+                    break
+                done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                for name in [n for n, t in running.items() if t in done]:
+                    ok = running.pop(name).result()
+                    if not ok:
+                        self._skip_downstream(execution, pending, name)
+            failed = [s for s in state.steps if s.raw_status == "Failed"]
+            if execution.canceled:
+                state.raw_status = "Canceled"
+            elif failed:
+                state.raw_status = "Failed"
+                state.error = f"step {failed[0].name} failed: {failed[0].error}"
+            else:
+                state.raw_status = "Completed"
+                self._record_champion_left(execution)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # an engine bug must still end the run with a reason
+            log.exception("run %s crashed in the engine", execution.spec.run_id)
+            state.raw_status = "Failed"
+            state.error = f"internal error in the local engine: {error}"
+        finally:
+            if state.status.is_final:
+                state.ended_at = _now()
+            self._changed(execution)
+
+    def _skip_downstream(self, execution: _Execution, pending: dict[str, StepPlan], failed: str) -> None:
+        blocked = {failed}
+        changed = True
+        while changed:
+            changed = False
+            for name, plan in list(pending.items()):
+                if plan.depends_on & blocked:
+                    blocked.add(name)
+                    del pending[name]
+                    step = execution.step(name)
+                    step.raw_status = "Canceled"
+                    step.error = f"not run: upstream step {failed} did not complete"
+                    changed = True
+
+    def _changed(self, execution: _Execution) -> None:
+        self._on_change(execution.spec.run_id)
+
+    # -- one step ---------------------------------------------------------------------------
+
+    async def _run_step(self, execution: _Execution, plan: StepPlan) -> bool:
+        spec, step = execution.spec, execution.step(plan.name)
+        if execution.canceled:
+            step.raw_status = "Canceled"
+            return False
+        component = componentspec.load(plan.component)
+        literals, paths = self._bind_inputs(execution, plan)
+        key = self._reuse_key(component, literals, paths, execution)
+
+        reusable = self._find_reusable(execution, plan, key)
+        if reusable is not None:
+            entry, reused = reusable
+            self._adopt(execution, plan, entry, reused=reused)
+            return True
+
+        async with self._slots:
+            if execution.canceled:
+                step.raw_status = "Canceled"
+                return False
+            return await self._execute(execution, plan, component, literals, paths, key)
+
+    def _bind_inputs(self, execution: _Execution, plan: StepPlan) -> tuple[dict[str, str], dict[str, Path]]:
+        literals: dict[str, str] = {}
+        paths: dict[str, Path] = {}
+        for name, binding in plan.inputs.items():
+            if isinstance(binding, FromStep):
+                paths[name] = execution.outputs[binding.step][binding.output]
+            elif isinstance(binding, FromFile):
+                paths[name] = binding.path
+            else:
+                literals[name] = binding
+        return literals, paths
+
+    def _reuse_key(
+        self,
+        component: componentspec.ComponentSpec,
+        literals: dict[str, str],
+        paths: dict[str, Path],
+        execution: _Execution,
+    ) -> str:
+        digests = {}
+        for name, path in paths.items():
+            digests[name] = self._digest_of_input(execution, path)
+        material = {
+            "component": component.name,
+            "version": component.version,
+            "code": component.code_digest(),
+            "command": component.command,
+            "literals": literals,
+            "inputs": digests,
+        }
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+    def _digest_of_input(self, execution: _Execution, path: Path) -> str:
+        for step_outputs, step_digests in (
+            (execution.outputs[s], execution.digests[s]) for s in execution.outputs
+        ):
+            for output_name, output_path in step_outputs.items():
+                if output_path == path:
+                    return step_digests[output_name]
+        stat = path.stat()
+        memo = (str(path), stat.st_size, stat.st_mtime_ns)
+        if memo not in self._file_digests:
+            self._file_digests[memo] = file_digest(path)
+        return self._file_digests[memo]
+
+    def _find_reusable(self, execution: _Execution, plan: StepPlan, key: str) -> tuple[CacheEntry, bool] | None:
+        spec = execution.spec
+        own = self.cache.find_for_run(spec.run_id, plan.name, key)
+        if own is not None and Path(own.outputs_dir).is_dir():
+            return own, False  # resuming this same run after a restart
+        # Azure ML must re-run a non-deterministic step every time; here the engine knows the
+        # one outside state such a step reads (the champion) and checks it before any reuse.
+        deterministic = componentspec.load(plan.component).is_deterministic
+        if spec.force_rerun or not (deterministic or plan.reads_champion):
+            return None
+        champion_now = champion_version(self.layout.mlflow_db, spec.model_name) if plan.reads_champion else None
+        for entry in self.cache.find(key):
+            if not Path(entry.outputs_dir).is_dir():
+                continue
+            if plan.reads_champion and champion_now not in (entry.champion_seen, entry.champion_left):
+                continue
+            return entry, True
+        return None
+
+    def _adopt(self, execution: _Execution, plan: StepPlan, entry: CacheEntry, *, reused: bool) -> None:
+        step = execution.step(plan.name)
+        outputs_root = Path(entry.outputs_dir)
+        execution.outputs[plan.name] = {name: outputs_root / name for name in entry.output_digests}
+        execution.digests[plan.name] = dict(entry.output_digests)
+        now = _now()
+        step.started_at = step.started_at or now
+        step.ended_at = now
+        step.reused = reused
+        step.exit_code = 0
+        step.mlflow_run_id = entry.mlflow_run_id
+        step.backend_job_name = entry.run_id if reused else execution.spec.run_id
+        step.raw_status = "Completed"
+        if execution.state.started_at is None:
+            execution.state.started_at = now
+            execution.state.raw_status = "Running"
+        self._changed(execution)
+
+    async def _execute(
+        self,
+        execution: _Execution,
+        plan: StepPlan,
+        component: componentspec.ComponentSpec,
+        literals: dict[str, str],
+        paths: dict[str, Path],
+        key: str,
+    ) -> bool:
+        spec, step = execution.spec, execution.step(plan.name)
+        attempt = self._next_attempt(spec.run_id, plan.name)
+        workdir = self.layout.step_dir(spec.run_id, plan.name, attempt)
+        outputs_root = workdir / "outputs"
+        shutil.rmtree(workdir, ignore_errors=True)
+        outputs = {name: outputs_root / name for name in component.outputs}
+        for path in outputs.values():
+            path.mkdir(parents=True)
+        log_path = self.layout.step_log(spec.run_id, plan.name, attempt)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        info_path = workdir / "step_info.json"
+        argv = component.resolve(
+            {**literals, **{k: str(v) for k, v in paths.items()}},
+            {k: str(v) for k, v in outputs.items()},
+        )
+        champion_seen = (
+            champion_version(self.layout.mlflow_db, spec.model_name) if plan.reads_champion else None
+        )
+        process = StepProcess(
+            key=f"{spec.run_id}/{plan.name}/{attempt}",
+            script=component.script,
+            argv=argv,
+            env=self.step_env(spec, plan.name, info_path),
+            cwd=self.layout.root,
+            log_path=log_path,
+        )
+        step.started_at = _now()
+        step.raw_status = "Running"
+        if execution.state.started_at is None:
+            execution.state.started_at = step.started_at
+        execution.state.raw_status = "Running"
+        self._changed(execution)
+        try:
+            handle = await self.runner.launch(process)
+            execution.handles[plan.name] = handle
+            code = await handle.exited
+        except RuntimeError as error:
+            code = -1
+            log_path.open("a").write(f"\nerror: {error}\n")
+        finally:
+            execution.handles.pop(plan.name, None)
+        step.ended_at = _now()
+        step.exit_code = code
+        step.mlflow_run_id = _read_step_info(info_path)
+        if execution.canceled:
+            step.raw_status = "Canceled"
+            step.error = "canceled"
+            return False
+        if code != 0:
+            step.raw_status = "Failed"
+            step.error = last_error_line(log_path) or f"exited with code {code}"
+            return False
+        digests = {name: file_digest(path) for name, path in outputs.items()}
+        execution.outputs[plan.name] = outputs
+        execution.digests[plan.name] = digests
+        self.cache.put(
+            CacheEntry(
+                key=key,
+                run_id=spec.run_id,
+                step=plan.name,
+                outputs_dir=str(outputs_root),
+                output_digests=digests,
+                log_path=str(log_path),
+                mlflow_run_id=step.mlflow_run_id,
+                reads_champion=plan.reads_champion,
+                champion_seen=champion_seen,
+                created_at=step.ended_at,
+            )
+        )
+        step.raw_status = "Completed"
+        step.backend_job_name = spec.run_id
+        self._changed(execution)
+        return True
+
+    def _next_attempt(self, run_id: str, step: str) -> int:
+        folder = self.layout.work / run_id
+        if not folder.is_dir():
+            return 1
+        taken = [int(p.suffix[1:]) for p in folder.glob(f"{step}.*") if p.suffix[1:].isdigit()]
+        return max(taken, default=0) + 1
+
+    def step_env(self, spec: RunSpec, step: str, info_path: Path) -> dict[str, str]:
+        return {
+            "MLFLOW_TRACKING_URI": self.layout.tracking_uri,
+            "MLFLOW_EXPERIMENT_NAME": spec.experiment_name,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "MPLCONFIGDIR": str(self.layout.runtime / "matplotlib"),
+            "TRAINCTL_RUN_ID": spec.run_id,
+            "TRAINCTL_STEP": step,
+            "TRAINCTL_STEP_INFO": str(info_path),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _record_champion_left(self, execution: _Execution) -> None:
+        if any(p.reads_champion for p in execution.plan):
+            left = champion_version(self.layout.mlflow_db, execution.spec.model_name)
+            self.cache.set_champion_left(execution.spec.run_id, left)
+
+
+def _read_step_info(path: Path) -> str | None:
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        return str(json.loads(path.read_text())["mlflow_run_id"])
+    return None
+
+
+def last_error_line(log_path: Path) -> str | None:
+    """The readable reason a step failed: its last ``error:`` line, else its last line."""
+    with contextlib.suppress(OSError):
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        for line in reversed(lines):
+            if line.lower().startswith("error:"):
+                return line[6:].strip()
+        if lines:
+            return lines[-1][:500]
+    return None
+
+
+def ensure_dir(path: Path) -> Path:
+    os.makedirs(path, exist_ok=True)
+    return path

@@ -1,0 +1,135 @@
+"""Reads metrics, artifacts and the model registry from the local MLflow store.
+
+MLflow is imported lazily (about 2 s) and warmed in a background thread at start-up, so the
+service answers its first requests without waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from app.backends.base import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHAMPION_ALIAS = "champion"
+
+
+class ArtifactNotFound(KeyError):
+    pass
+
+
+class MlflowReader:
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self._client: MlflowClient | None = None
+        self._lock = threading.Lock()
+
+    def warm_in_background(self) -> None:
+        threading.Thread(target=self._safe_warm, name="mlflow-warm", daemon=True).start()
+
+    def _safe_warm(self) -> None:
+        try:
+            self.client().search_experiments(max_results=1)
+        except Exception:  # the real calls report their own errors
+            log.debug("mlflow warm-up failed", exc_info=True)
+
+    def client(self) -> MlflowClient:
+        with self._lock:
+            if self._client is None:
+                from mlflow.tracking import MlflowClient
+
+                self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            return self._client
+
+    def metrics(self, step_runs: dict[str, str]) -> dict[str, dict[str, float]]:
+        client = self.client()
+        return {step: dict(client.get_run(run_id).data.metrics) for step, run_id in step_runs.items()}
+
+    def _artifact_root(self, run_id: str) -> Path:
+        uri = self.client().get_run(run_id).info.artifact_uri or ""
+        parsed = urlparse(uri)
+        if parsed.scheme not in ("", "file"):
+            raise ArtifactNotFound(f"artifacts of run {run_id} are not on this machine ({uri})")
+        return Path(unquote(parsed.path)).resolve()
+
+    def artifacts(self, step_runs: dict[str, str]) -> list[ArtifactInfo]:
+        found = []
+        for step, run_id in step_runs.items():
+            root = self._artifact_root(run_id)
+            if not root.is_dir():
+                continue
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                relative = path.relative_to(root).as_posix()
+                found.append(ArtifactInfo(f"{step}/{relative}", path.stat().st_size, media_type(relative)))
+        return found
+
+    def artifact_file(self, step_runs: dict[str, str], path: str) -> Path:
+        """The file behind ``step/relative/path``; never anything outside that run's folder."""
+        step, _, relative = path.partition("/")
+        if step not in step_runs or not relative:
+            raise ArtifactNotFound(path)
+        root = self._artifact_root(step_runs[step])
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise ArtifactNotFound(path)
+        return target
+
+    def model(self, name: str) -> RegisteredModelInfo | None:
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        try:
+            registered = client.get_registered_model(name)
+        except MlflowException:
+            return None
+        champion = (registered.aliases or {}).get(CHAMPION_ALIAS)
+        versions = []
+        for mv in client.search_model_versions(f"name = '{_quote(name)}'"):
+            tags = dict(mv.tags or {})
+            versions.append(
+                ModelVersionInfo(
+                    version=str(mv.version),
+                    created_at=_from_millis(mv.creation_timestamp),
+                    metrics=_metric_tags(tags),
+                    tags=tags,
+                    is_champion=str(mv.version) == str(champion),
+                )
+            )
+        versions.sort(key=lambda v: int(v.version))
+        return RegisteredModelInfo(name=name, champion_version=str(champion) if champion else None, versions=versions)
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _from_millis(millis: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(millis) / 1000, UTC) if millis else None
+
+
+def _metric_tags(tags: dict[str, str]) -> dict[str, float]:
+    metrics = {}
+    for key, value in tags.items():
+        if key.startswith("metric."):
+            try:
+                metrics[key.removeprefix("metric.")] = float(value)
+            except ValueError:
+                continue
+    return metrics
+
+
+def media_type(path: str) -> str:
+    import mimetypes
+
+    if path.endswith(".json"):
+        return "application/json"
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"

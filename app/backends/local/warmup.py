@@ -1,0 +1,50 @@
+"""The throwaway run the zygote executes once, so its children start with everything warm.
+
+Runs the real pipeline components on a few hundred generated rows against a scratch MLflow
+store: model saving, plotting and registry code paths all get imported and exercised.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from app.backends.base import DataAssetRef, RunSpec
+from app.backends.local import componentspec
+from app.backends.local.pipeline import FromFile, FromStep, build_plan
+
+
+def warm_plan(scratch: Path, components_dir: Path) -> list[dict[str, Any]]:
+    from app.sampledata import write_csv  # pandas: only needed here, off the import path
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    data = write_csv(scratch / "data.csv", rows=300, seed=7)
+    spec = RunSpec(
+        run_id="warmup",
+        kind="pipeline",
+        experiment_name="trainctl-warmup",
+        model_name="trainctl-warmup",
+        data_asset=DataAssetRef("warmup", "1", Path(data)),
+    )
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
+        "MLFLOW_EXPERIMENT_NAME": spec.experiment_name,
+        "MPLCONFIGDIR": str(scratch / "matplotlib"),
+    }
+    outputs: dict[str, dict[str, Path]] = {}
+    steps = []
+    for plan in build_plan(spec, components_dir):
+        component = componentspec.load(plan.component)
+        outputs[plan.name] = {name: scratch / plan.name / name for name in component.outputs}
+        for path in outputs[plan.name].values():
+            path.mkdir(parents=True)
+        inputs = {
+            name: str(outputs[b.step][b.output]) if isinstance(b, FromStep)
+            else str(b.path) if isinstance(b, FromFile) else b
+            for name, b in plan.inputs.items()
+        }
+        argv = component.resolve(inputs, {k: str(v) for k, v in outputs[plan.name].items()})
+        steps.append({"script": str(component.script), "argv": argv, "env": env, "cwd": str(scratch)})
+    return steps

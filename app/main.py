@@ -1,0 +1,93 @@
+"""The FastAPI application: ``create_app()`` wires settings, store, backend and reconciler once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import data_assets, health, models, runs
+from app.api.deps import Services
+from app.api.errors import install_handlers
+from app.backends.base import TrainingBackend
+from app.backends.factory import build_backend
+from app.data_assets.service import DataAssets
+from app.reconciler import Reconciler
+from app.runs.events import RunEvents
+from app.runs.service import RunsService
+from app.settings import Settings
+from app.store.db import make_engine, migrate, session_factory
+from app.store.repository import Repository
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Submit a diabetes-classifier training **job** (train) or **pipeline** (train → evaluate against
+the current champion → register only if better), then poll its status, steps, metrics, plots,
+logs and the promotion outcome. Runs on Azure ML when a workspace is configured, otherwise on
+this machine with the same component definitions.
+"""
+
+
+def create_app(settings: Settings | None = None, backend: TrainingBackend | None = None) -> FastAPI:
+    settings = settings or Settings()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        data_dir = settings.resolved_data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.resolved_database_url)
+        await asyncio.to_thread(migrate, engine)
+        sessions = session_factory(engine)
+        repo = Repository(sessions)
+        chosen = backend or build_backend(settings, sessions)
+        await chosen.start()
+        assets = DataAssets(repo, data_dir, settings.max_upload_bytes)
+        if settings.backend_kind == "local":
+            await asyncio.to_thread(assets.ensure_default)
+        events = RunEvents()
+        reconciler_box: list[Reconciler] = []
+        runs_service = RunsService(
+            repo,
+            chosen,
+            settings.backend_kind,
+            assets,
+            events,
+            max_active_runs=settings.max_queued_runs,
+            wake_reconciler=lambda: reconciler_box[0].wake() if reconciler_box else None,
+        )
+        reconciler = Reconciler(
+            repo,
+            chosen,
+            runs_service,
+            events,
+            poll_seconds=1.0 if settings.backend_kind == "local" else settings.azure_poll_seconds,
+        )
+        reconciler_box.append(reconciler)
+        app.state.services = Services(settings, repo, chosen, runs_service, assets)
+        reconciler.start()
+        log.info("trainctl ready: backend=%s data_dir=%s", settings.backend_kind, data_dir)
+        try:
+            yield
+        finally:
+            runs_service.accepting = False
+            await reconciler.stop()
+            await chosen.close(settings.shutdown_grace_seconds)
+            engine.dispose()
+
+    app = FastAPI(
+        title="trainctl",
+        version="1.0.0",
+        summary="Training orchestration for Azure Machine Learning, with an embedded local engine",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    for router in (runs.router, models.router, data_assets.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,64 @@
+"""One Settings object, built once at start-up and injected everywhere else."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRAINCTL_", extra="ignore")
+
+    data_dir: Path = Path(".trainctl")
+    database_url: str | None = None  # default: SQLite inside data_dir
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    backend: Literal["auto", "local", "azureml"] = "auto"
+
+    # Local engine
+    max_parallel_steps: int = Field(default=2, ge=1, le=64)
+    warm_runner: bool = True  # fork steps from a warmed zygote; False = a fresh interpreter each
+    max_queued_runs: int = Field(default=200, ge=1)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    azure_poll_seconds: float = Field(default=5.0, gt=0)
+
+    # Azure ML: the exact variable names of the original scripts, no prefix.
+    azureml_subscription: str | None = Field(
+        default=None, validation_alias=AliasChoices("AZUREML_ARM_SUBSCRIPTION")
+    )
+    azureml_resource_group: str | None = Field(
+        default=None, validation_alias=AliasChoices("AZUREML_ARM_RESOURCEGROUP")
+    )
+    azureml_workspace: str | None = Field(
+        default=None, validation_alias=AliasChoices("AZUREML_ARM_WORKSPACE_NAME")
+    )
+    managed_identity_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("MANAGED_IDENTITY_CLIENT_ID")
+    )
+    azure_call_timeout_seconds: float = Field(default=20.0, gt=0)
+    preflight_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # Caller auth (see README "Security")
+    auth_mode: Literal["none", "api-key", "entra"] = "none"
+    api_keys: SecretStr | None = None  # "role:sha256hex,role:sha256hex" or "role:plainkey"
+
+    @property
+    def backend_kind(self) -> Literal["local", "azureml"]:
+        if self.backend != "auto":
+            return self.backend
+        azure = (self.azureml_subscription, self.azureml_resource_group, self.azureml_workspace)
+        return "azureml" if all(azure) else "local"
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'trainctl.db'}"
