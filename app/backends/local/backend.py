@@ -54,6 +54,7 @@ class LocalBackend:
         self.engine: LocalEngine | None = None
         self.runner_note = "fresh interpreter per step"
         self.reader = mlflow_reader.MlflowReader(layout.tracking_uri)
+        self._warm_task: asyncio.Task[None] | None = None
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
@@ -65,14 +66,15 @@ class LocalBackend:
 
     async def start(self) -> None:
         self.layout.ensure()
+        zygote = None
         if self._warm:
             scripts = sorted(self.components_dir.glob("*/src/*.py"))
-            steps = await asyncio.to_thread(warm_plan, self.layout.runtime / "warmup", self.components_dir)
-            zygote = ZygoteRunner(scripts, steps, self.layout.tracking_uri, self.layout.logs / "zygote.log")
-            await zygote.start()
+            zygote = ZygoteRunner(scripts, [], self.layout.tracking_uri, self.layout.logs / "zygote.log")
+            await zygote.start()  # imports pandas/sklearn/mlflow while the stores are prepared
             self.runner = zygote
             self.runner_note = "warm zygote (starting)"
-            asyncio.get_running_loop().create_task(self._report_warm(zygote))
+        template = self.layout.runtime / "mlflow-empty.db"
+        await asyncio.to_thread(self.reader.prepare, self.layout.mlflow_db, template)
         self.engine = LocalEngine(
             self.layout,
             self.runner,
@@ -80,7 +82,12 @@ class LocalBackend:
             max_parallel_steps=self._max_parallel,
             on_change=self._on_change,
         )
-        self.reader.warm_in_background()
+        if zygote is not None:
+            steps = await asyncio.to_thread(
+                warm_plan, self.layout.runtime / "warmup", self.components_dir, template
+            )
+            await zygote.warm(steps)
+            self._warm_task = asyncio.get_running_loop().create_task(self._report_warm(zygote))
 
     async def _report_warm(self, zygote: ZygoteRunner) -> None:
         try:

@@ -33,14 +33,20 @@ class MlflowReader:
         self._client: MlflowClient | None = None
         self._lock = threading.Lock()
 
-    def warm_in_background(self) -> None:
-        threading.Thread(target=self._safe_warm, name="mlflow-warm", daemon=True).start()
+    def prepare(self, mlflow_db: Path, template: Path) -> None:
+        """Create the MLflow database (schema migrations take ~2 s) before any step runs, so
+        no two processes ever migrate it at once; keep a pristine copy as the template the
+        warm-up's scratch store starts from, so the warm-up never migrates a database either."""
+        fresh = not mlflow_db.exists()
+        self.client().search_experiments(max_results=1)
+        if template.exists():
+            return
+        if fresh:
+            _sqlite_copy(mlflow_db, template)
+            return
+        from mlflow.tracking import MlflowClient
 
-    def _safe_warm(self) -> None:
-        try:
-            self.client().search_experiments(max_results=1)
-        except Exception:  # the real calls report their own errors
-            log.debug("mlflow warm-up failed", exc_info=True)
+        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments(max_results=1)
 
     def client(self) -> MlflowClient:
         with self._lock:
@@ -106,6 +112,17 @@ class MlflowReader:
             )
         versions.sort(key=lambda v: int(v.version))
         return RegisteredModelInfo(name=name, champion_version=str(champion) if champion else None, versions=versions)
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    partial = target.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
+        src.backup(dst)
+    partial.replace(target)
 
 
 def _quote(value: str) -> str:

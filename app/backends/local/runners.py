@@ -91,19 +91,20 @@ class FreshInterpreterRunner:
 class ZygoteRunner:
     """Forks each step from a warm zygote process (see ``zygote.py``).
 
-    ``warm_steps`` is a throwaway run of the components on tiny data, executed inside the zygote
-    once so that lazy imports (model saving, plotting, the registry) are already paid for.
+    ``warm()`` runs a throwaway pass of the components on tiny data inside the zygote, so lazy
+    imports and first-call set-up (autolog patching, model saving, plotting, the registry) are
+    paid once, not by every step.
     """
 
     def __init__(
         self,
         preload_scripts: list[Path],
-        warm_steps: list[dict[str, Any]],
+        warm_modules: list[str],
         tracking_uri: str,
         stderr_log: Path,
     ) -> None:
         self._preload = preload_scripts
-        self._warm_steps = warm_steps
+        self._warm_modules = warm_modules
         self._tracking_uri = tracking_uri
         self._stderr_log = stderr_log
         self._proc: asyncio.subprocess.Process | None = None
@@ -133,8 +134,12 @@ class ZygoteRunner:
             )
         self._ready = asyncio.get_running_loop().create_future()
         self._reader = asyncio.get_running_loop().create_task(self._read_events())
+
+    async def warm(self, steps: list[dict[str, Any]]) -> None:
+        """Ask the zygote to run the throwaway steps and open the real store (in the
+        background: steps launched meanwhile go first)."""
         await self._send(
-            {"op": "warm", "steps": self._warm_steps, "tracking_uri": self._tracking_uri}
+            {"op": "warm", "modules": self._warm_modules, "steps": steps, "tracking_uri": self._tracking_uri}
         )
 
     async def wait_ready(self) -> dict[str, Any]:

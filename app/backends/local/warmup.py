@@ -15,11 +15,15 @@ from app.backends.local import componentspec
 from app.backends.local.pipeline import FromFile, FromStep, build_plan
 
 
-def warm_plan(scratch: Path, components_dir: Path) -> list[dict[str, Any]]:
+def warm_plan(scratch: Path, components_dir: Path, template_db: Path | None = None) -> list[dict[str, Any]]:
+    """Argv and environment of each throwaway step. With ``template_db`` (an empty, migrated
+    MLflow database) the scratch store is a copy of it instead of a new database to migrate."""
     from app.sampledata import write_csv  # pandas: only needed here, off the import path
 
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    if template_db is not None and template_db.is_file():
+        shutil.copyfile(template_db, scratch / "mlflow.db")
     data = write_csv(scratch / "data.csv", rows=300, seed=7)
     spec = RunSpec(
         run_id="warmup",

@@ -101,6 +101,7 @@ def _warm(request: dict[str, Any]) -> dict[str, Any]:
     saved_env = dict(os.environ)
     devnull = os.open(os.devnull, os.O_WRONLY)
     saved_out, saved_err = os.dup(1), os.dup(2)
+    _import_all(request.get("modules", []))
     try:
         # The throwaway steps write to stdout; keep the protocol stream clean.
         sys.stdout.flush()
@@ -136,6 +137,20 @@ def _warm(request: dict[str, Any]) -> dict[str, Any]:
         "warm_seconds": round(time.perf_counter() - started, 3),
         "warm_error": error,
     }
+
+
+def _import_all(modules: list[str]) -> None:
+    """Import what the components import lazily at run time (model saving, plotting, the
+    registry), so no child pays for it again; a module that fails to import is skipped."""
+    import importlib
+
+    for name in modules:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: S112 - optional: the child imports what it really needs
+            continue
 
 
 def _child(request: dict[str, Any]) -> None:
@@ -191,10 +206,13 @@ def serve() -> None:
                     os.killpg(pid, signal.SIGKILL)
             return
         pending += chunk
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            if line.strip():
-                _handle(json.loads(line), children)
+        lines, _, pending = pending.rpartition(b"\n")
+        requests = [json.loads(line) for line in lines.split(b"\n") if line.strip()]
+        # Steps waiting to start go before a warm-up: a one-shot run's first step should not
+        # wait for the warm-up that only later steps profit from.
+        requests.sort(key=lambda r: r["op"] != "run")
+        for request in requests:
+            _handle(request, children)
 
 
 def _handle(request: dict[str, Any], children: dict[int, str]) -> None:
@@ -232,6 +250,7 @@ def _preload(scripts: list[str]) -> None:
         if spec is None or spec.loader is None:
             continue
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses and typing look their module up here
         sys.path.insert(0, os.path.dirname(script))
         try:
             spec.loader.exec_module(module)

@@ -1,0 +1,197 @@
+"""The workspace assets a submission needs: environment, components, data asset reference.
+
+Components are registered under their YAML name with a content-addressed version (YAML
+text + code folder + resolved environment), then referenced by id from the jobs. Left to
+itself, azure-ai-ml re-hashes the code, looks it up and PUTs an anonymous component on every
+pipeline submission; registering once per content keeps an unchanged re-submission down to
+the job PUT itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.backends.base import BackendError, DataAssetRef
+
+from .client import AzureCalls, is_not_found
+
+TRAIN, EVALUATE, REGISTER = "train", "evaluate", "register"
+COMPONENT_FILES = {
+    TRAIN: Path("train/train.yml"),
+    EVALUATE: Path("evaluate/evaluate.yml"),
+    REGISTER: Path("register/register.yml"),
+}
+CONDA_FILE = Path("environment/conda.yml")
+BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+# "latest" may move when someone registers a new environment version; re-check now and then.
+LATEST_TTL_SECONDS = 300.0
+_MAX_VERSION_LENGTH = 30  # the service rejects longer asset versions
+_SKIP_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+
+
+def parse_asset_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """`[azureml:]name[:version|@label]` -> (name, version, label)."""
+    text = ref.removeprefix("azureml:")
+    if "@" in text:
+        name, label = text.split("@", 1)
+        return name, None, label
+    if ":" in text:
+        name, version = text.rsplit(":", 1)
+        return name, version, None
+    return text, None, "latest"
+
+
+def content_version(base: str | None, *parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    prefix = re.sub(r"[^A-Za-z0-9.]", "", base or "0")[:8] or "0"
+    return f"{prefix}-{digest.hexdigest()[:16]}"[:_MAX_VERSION_LENGTH]
+
+
+def folder_bytes(folder: Path) -> bytes:
+    """Relative paths and contents of every file under `folder`, in a stable order."""
+    if folder.is_file():
+        return folder.name.encode() + b"\0" + folder.read_bytes()
+    chunks: list[bytes] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if _SKIP_PARTS.intersection(relative.parts) or path.suffix == ".pyc":
+            continue
+        chunks.append(relative.as_posix().encode() + b"\0" + path.read_bytes())
+    return b"\0\0".join(chunks)
+
+
+@dataclass
+class _Latest:
+    reference: str
+    checked_at: float
+
+
+class WorkspaceAssets:
+    """Resolves and, where missing, creates what jobs refer to. Caches per process."""
+
+    def __init__(self, ml_client: Any, calls: AzureCalls, components_dir: Path) -> None:
+        self._ml = ml_client
+        self._calls = calls
+        self.components_dir = components_dir
+        self._components: dict[tuple[str, str], Any] = {}
+        self._environments: dict[str, _Latest] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    # -- environment ----------------------------------------------------------------------
+    async def environment(self, requested: str) -> str:
+        """`azureml:name:version` for the requested environment, created if missing."""
+        name, version, label = parse_asset_ref(requested)
+        if version is not None:
+            return f"azureml:{name}:{version}"
+        cached = self._environments.get(requested)
+        if cached and time.monotonic() - cached.checked_at < LATEST_TTL_SECONDS:
+            return cached.reference
+        async with self._lock(f"env:{requested}"):
+            found = await self._calls.run(
+                f"look up environment {name}", self._latest_environment, name, label or "latest"
+            )
+            if found is None:
+                found = await self._calls.run(
+                    f"create environment {name}", self._create_environment, name
+                )
+            reference = f"azureml:{name}:{found}"
+            self._environments[requested] = _Latest(reference, time.monotonic())
+            return reference
+
+    def _latest_environment(self, name: str, label: str) -> str | None:
+        try:
+            return str(self._ml.environments.get(name, label=label).version)
+        except Exception as error:
+            if is_not_found(error) or "does not exist" in str(error) or "not found" in str(error).lower():
+                return None
+            raise
+
+    def _create_environment(self, name: str) -> str:
+        from azure.ai.ml.entities import Environment
+
+        conda = self.components_dir / CONDA_FILE
+        if not conda.is_file():
+            raise BackendError(f"environment {name} is missing and {conda} does not exist to create it")
+        environment = Environment(
+            name=name,
+            version="1",
+            image=BASE_IMAGE,
+            conda_file=str(conda),
+            description="Created by trainctl from components/environment/conda.yml",
+        )
+        return str(self._ml.environments.create_or_update(environment).version)
+
+    # -- components -------------------------------------------------------------------------
+    def load(self, kind: str) -> Any:
+        from azure.ai.ml import load_component
+
+        path = self.components_dir / COMPONENT_FILES[kind]
+        if not path.is_file():
+            raise BackendError(f"component definition {path} is missing")
+        return load_component(source=str(path))
+
+    def code_folder(self, kind: str, component: Any) -> Path:
+        yaml_dir = (self.components_dir / COMPONENT_FILES[kind]).parent
+        code = getattr(component, "code", None)
+        return (yaml_dir / str(code)).resolve() if code else yaml_dir
+
+    async def component(self, kind: str, environment: str) -> Any:
+        """The registered component for `kind`, bound to `environment` (an azureml: id)."""
+        component = self.load(kind)
+        yaml_path = self.components_dir / COMPONENT_FILES[kind]
+        version = content_version(
+            str(component.version) if component.version else None,
+            yaml_path.read_bytes(),
+            folder_bytes(self.code_folder(kind, component)),
+            environment.encode(),
+        )
+        key = (str(component.name), version)
+        if key in self._components:
+            return self._components[key]
+        async with self._lock(f"component:{key}"):
+            if key not in self._components:
+                component.environment = environment
+                component.version = version
+                self._components[key] = await self._calls.run(
+                    f"register component {component.name}:{version}", self._get_or_create, component
+                )
+        return self._components[key]
+
+    def _get_or_create(self, component: Any) -> Any:
+        try:
+            return self._ml.components.get(name=component.name, version=component.version)
+        except Exception as error:
+            if not is_not_found(error):
+                raise
+        return self._ml.components.create_or_update(component)
+
+    # -- data ----------------------------------------------------------------------------------
+    async def data_version(self, asset: DataAssetRef) -> str:
+        """A concrete version: "latest" is resolved now, so the job records what it used.
+
+        (azure-ai-ml 1.35 also mis-parses `azureml:name@latest` job inputs: it asks for a data
+        asset literally named `azureml:name`.)
+        """
+        if asset.version and asset.version != "latest":
+            return asset.version
+        return await self._calls.run(f"look up data asset {asset.name}", self._latest_data, asset.name)
+
+    def _latest_data(self, name: str) -> str:
+        try:
+            return str(self._ml.data.get(name=name, label="latest").version)
+        except Exception as error:
+            if is_not_found(error) or "does not exist" in str(error):
+                raise BackendError(f"data asset {name} does not exist in the workspace") from error
+            raise

@@ -1,0 +1,204 @@
+"""AzureMLBackend: the TrainingBackend protocol on top of azure-ai-ml and MLflow."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.pipeline.transport import HttpTransport
+
+import app
+from app.backends.base import (
+    EVALUATE_STEP,
+    REGISTER_STEP,
+    TRAIN_STEP,
+    ArtifactInfo,
+    BackendError,
+    BackendInfo,
+    Outcome,
+    ReadyReport,
+    RegisteredModelInfo,
+    RunSpec,
+    RunState,
+    Submitted,
+)
+from app.settings import Settings
+
+from .assets import EVALUATE, REGISTER, TRAIN, WorkspaceAssets
+from .client import AzureCalls, build_credential, build_ml_client, is_not_found
+from .mlflow_reader import MlflowReader, install_credential
+from .preflight import identity_label, preflight
+from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, job_name_for
+from .tracking import command_state, pipeline_state, raw_status, studio_url
+
+log = logging.getLogger(__name__)
+
+
+def default_components_dir() -> Path:
+    return Path(app.__file__).resolve().parent.parent / "components"
+
+
+class AzureMLBackend:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        credential: TokenCredential | None = None,
+        transport: HttpTransport | None = None,
+        mlflow_tracking_uri: str | None = None,
+        components_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.credential = credential or build_credential(settings)
+        self.transport = transport
+        self.components_dir = components_dir or default_components_dir()
+        self._calls = AzureCalls(settings.azure_call_timeout_seconds)
+        self._ml = build_ml_client(settings, self.credential, transport)
+        self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir)
+        self._tracking_uri = mlflow_tracking_uri
+        self._reader: MlflowReader | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Nothing is required to start: a workspace that is down now must not stop the service
+        from serving stored runs. The MLflow URI is looked up when first needed."""
+
+    async def close(self, grace_seconds: float = 0.0) -> None:
+        self._calls.close()
+
+    def describe(self) -> BackendInfo:
+        details = {
+            "subscription": self.settings.azureml_subscription or "",
+            "resource_group": self.settings.azureml_resource_group or "",
+            "workspace": self.settings.azureml_workspace or "",
+            "identity": identity_label(self.settings),
+        }
+        if self.settings.managed_identity_client_id:
+            details["identity_client_id"] = self.settings.managed_identity_client_id
+        return BackendInfo(kind="azureml", details=details)
+
+    async def ready(self) -> ReadyReport:
+        return await preflight(self.settings, credential=self.credential, ml_client=self._ml)
+
+    # -- submission --------------------------------------------------------------------------------
+    async def submit(self, spec: RunSpec) -> Submitted:
+        name = job_name_for(spec.run_id)
+        existing = await self._find_existing(spec, name)
+        if existing is not None:
+            log.info("run %s already submitted as Azure job %s", spec.run_id, name)
+            return self._submitted(existing)
+        job = await self._build(spec)
+        try:
+            created = await self._calls.run(f"submit job {name}", self._ml.jobs.create_or_update, job)
+        except BackendError:
+            # The PUT may have reached Azure even though its answer did not reach us.
+            existing = await self._find_existing(spec, name)
+            if existing is not None:
+                return self._submitted(existing)
+            raise
+        return self._submitted(created)
+
+    async def _find_existing(self, spec: RunSpec, name: str) -> Any | None:
+        """The job submitted earlier for this run id, if any.
+
+        The name is derived from the run id, so one GET finds it; the tag confirms it is ours
+        (listing jobs by tag would filter by key only and page through every run).
+        """
+        try:
+            job = await self._calls.run(f"look up job {name}", self._ml.jobs.get, name)
+        except BackendError as error:
+            if is_not_found(error):
+                return None
+            raise
+        owner = (job.tags or {}).get(RUN_ID_TAG)
+        if owner != spec.run_id:
+            raise BackendError(f"Azure job {name} exists but belongs to run {owner!r}, not {spec.run_id!r}")
+        return job
+
+    async def _build(self, spec: RunSpec) -> Any:
+        environment = await self._assets.environment(spec.environment)
+        data_version = await self._assets.data_version(spec.data_asset)
+        client_id = self.settings.managed_identity_client_id
+        if spec.kind == "job":
+            train = await self._assets.component(TRAIN, environment)
+            return build_command_job(spec, train, environment, data_version, client_id)
+        components = {
+            kind: await self._assets.component(kind, environment) for kind in (TRAIN, EVALUATE, REGISTER)
+        }
+        return build_pipeline_job(spec, components, data_version, client_id)
+
+    @staticmethod
+    def _submitted(job: Any) -> Submitted:
+        return Submitted(
+            backend_job_name=str(job.name), studio_url=studio_url(job), raw_status=raw_status(job.status)
+        )
+
+    # -- tracking ------------------------------------------------------------------------------------
+    async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
+        job = await self._calls.run(f"read job {backend_job_name}", self._ml.jobs.get, backend_job_name)
+        if spec.kind == "job":
+            return command_state(job)
+        children = await self._children(backend_job_name)
+        return pipeline_state(job, children)
+
+    async def _children(self, backend_job_name: str) -> list[Any]:
+        result: list[Any] = await self._calls.run(
+            f"list steps of {backend_job_name}",
+            lambda: list(self._ml.jobs.list(parent_job_name=backend_job_name)),
+        )
+        return result
+
+    async def cancel(self, spec: RunSpec, backend_job_name: str) -> None:
+        def cancel() -> None:
+            self._ml.jobs.begin_cancel(backend_job_name).result()
+
+        await self._calls.run(f"cancel job {backend_job_name}", cancel)
+
+    async def _step_runs(self, spec: RunSpec, backend_job_name: str) -> dict[str, str]:
+        if spec.kind == "job":
+            return {TRAIN_STEP: backend_job_name}
+        state = await self.refresh(spec, backend_job_name)
+        return {s.name: s.mlflow_run_id for s in state.steps if s.mlflow_run_id}
+
+    # -- MLflow read-back -------------------------------------------------------------------------------
+    async def _mlflow(self) -> MlflowReader:
+        if self._reader is None:
+            uri = self._tracking_uri
+            if uri is None:
+                workspace = await self._calls.run(
+                    "read workspace", self._ml.workspaces.get, self.settings.azureml_workspace
+                )
+                uri = str(workspace.mlflow_tracking_uri)
+            install_credential(uri, self.credential)
+            cache = self.settings.resolved_data_dir / "azureml" / "artifacts"
+            self._reader = MlflowReader(uri, self._calls, cache)
+        return self._reader
+
+    async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
+        return await (await self._mlflow()).metrics(step_mlflow_run_ids)
+
+    async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]:
+        return await (await self._mlflow()).artifacts(step_mlflow_run_ids)
+
+    async def artifact(self, step_mlflow_run_ids: dict[str, str], path: str) -> Path:
+        return await (await self._mlflow()).artifact(step_mlflow_run_ids, path)
+
+    async def logs(self, spec: RunSpec, backend_job_name: str, step: str) -> str:
+        runs = await self._step_runs(spec, backend_job_name)
+        if step not in runs:
+            return ""
+        return await (await self._mlflow()).text(runs[step])
+
+    async def outcome(self, spec: RunSpec, backend_job_name: str) -> Outcome | None:
+        if spec.kind != "pipeline":
+            return None
+        runs = await self._step_runs(spec, backend_job_name)
+        if EVALUATE_STEP not in runs:
+            return None
+        reader = await self._mlflow()
+        return await reader.outcome(runs.get(EVALUATE_STEP), runs.get(REGISTER_STEP), spec.model_name)
+
+    async def model(self, name: str) -> RegisteredModelInfo | None:
+        return await (await self._mlflow()).model(name)

@@ -1,0 +1,204 @@
+"""Credential, transport and MLClient construction, and the one way every SDK call is made.
+
+Identity endpoints and the Azure ML control plane can both stall for minutes (DESIGN 6:
+`ManagedIdentityCredential` never returned when the endpoint accepted the connection but did
+not answer). Everything here is therefore bounded twice: the HTTP layer has connect/read
+timeouts and a small retry budget, and `AzureCalls.run` puts a wall-clock limit around the
+whole blocking call so the event loop never waits longer than the configured timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.policies import RetryPolicy
+from azure.core.pipeline.transport import HttpTransport, RequestsTransport
+
+from app.backends.base import BackendError
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ARM_SCOPE = "https://management.azure.com/.default"
+AML_SCOPE = "https://ml.azure.com/.default"
+
+# Identity: one try, short waits. A token is cached by the credential for its lifetime,
+# so the cost of not retrying is one failed poll, not a failed run.
+IDENTITY_TIMEOUTS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 1, "read_timeout": 2}
+# Control plane: one retry for a blip; the reconciler's own backoff covers longer outages.
+SDK_RETRY_TOTAL = 1
+SDK_RETRY_BACKOFF = 0.2
+RETRY_AFTER_CAP_SECONDS = 2.0
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class CappedRetryPolicy(RetryPolicy):
+    """Honours Retry-After, but never sleeps longer than a couple of seconds inside one call.
+
+    A throttled request with `Retry-After: 60` would otherwise hold a worker thread past our
+    call timeout; giving up quickly lets the reconciler back off instead.
+    """
+
+    def get_retry_after(self, response: Any) -> float | None:
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, RETRY_AFTER_CAP_SECONDS)
+
+
+def build_credential(settings: Settings) -> TokenCredential:
+    """The managed identity when a client id is configured, else a non-interactive chain."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if settings.managed_identity_client_id:
+        return ManagedIdentityCredential(
+            client_id=settings.managed_identity_client_id, **IDENTITY_TIMEOUTS
+        )
+    return DefaultAzureCredential(
+        exclude_interactive_browser_credential=True,
+        exclude_shared_token_cache_credential=True,
+        exclude_visual_studio_code_credential=True,
+        exclude_broker_credential=True,
+        process_timeout=5,
+        **IDENTITY_TIMEOUTS,
+    )
+
+
+def build_transport(settings: Settings) -> HttpTransport:
+    read_timeout = max(1.0, settings.azure_call_timeout_seconds)
+    return RequestsTransport(connection_timeout=5, read_timeout=read_timeout)
+
+
+def build_ml_client(
+    settings: Settings, credential: TokenCredential, transport: HttpTransport | None
+) -> Any:
+    """A real `MLClient` with bounded retries; `transport` is a fake in tests."""
+    from azure.ai.ml import MLClient
+
+    if not (
+        settings.azureml_subscription
+        and settings.azureml_resource_group
+        and settings.azureml_workspace
+    ):
+        raise BackendError(
+            "Azure ML is not configured: set AZUREML_ARM_SUBSCRIPTION, "
+            "AZUREML_ARM_RESOURCEGROUP and AZUREML_ARM_WORKSPACE_NAME."
+        )
+    return MLClient(
+        credential,
+        settings.azureml_subscription,
+        settings.azureml_resource_group,
+        settings.azureml_workspace,
+        transport=transport or build_transport(settings),
+        retry_policy=CappedRetryPolicy(
+            retry_total=SDK_RETRY_TOTAL, retry_backoff_factor=SDK_RETRY_BACKOFF, retry_backoff_max=2
+        ),
+        show_progress=False,
+        enable_telemetry=False,
+    )
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and everything it was raised from: azure-ai-ml wraps HTTP errors in
+    MlException/ValidationException and keeps the original only as the cause or context."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def is_not_found(error: BaseException) -> bool:
+    for cause in _causes(error):
+        if isinstance(cause, ResourceNotFoundError):
+            return True
+        if isinstance(cause, HttpResponseError) and cause.status_code == 404:
+            return True
+    return False
+
+
+def http_status(error: BaseException) -> int | None:
+    for cause in _causes(error):
+        if isinstance(cause, HttpResponseError) and cause.status_code is not None:
+            return int(cause.status_code)
+    return None
+
+
+def to_backend_error(error: BaseException, what: str) -> BackendError:
+    """Translate an SDK failure into the backend error the API reports (502/503)."""
+    if isinstance(error, BackendError):
+        return error
+    causes = _causes(error)
+    for cause in causes:
+        if isinstance(cause, ClientAuthenticationError):
+            # Usually an identity endpoint hiccup or an expired secret; the Azure job itself
+            # is unaffected, so the reconciler must retry rather than fail the run.
+            return BackendError(
+                f"{what}: could not get an Azure token ({_first_line(cause)})", transient=True
+            )
+        if isinstance(cause, (ServiceRequestError, ServiceResponseError, TimeoutError)):
+            return BackendError(f"{what}: Azure ML did not answer ({_first_line(cause)})", transient=True)
+    status = http_status(error)
+    if status in TRANSIENT_STATUS:
+        return BackendError(f"{what}: Azure ML answered {status}, will retry", transient=True)
+    if status in (401, 403):
+        return BackendError(
+            f"{what}: the identity is not allowed to do this ({status}): {_first_line(error)}"
+        )
+    return BackendError(f"{what}: {_first_line(error)}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    return type(error).__name__
+
+
+class AzureCalls:
+    """Runs blocking SDK calls on a small dedicated pool with a wall-clock limit.
+
+    A dedicated pool keeps a stuck Azure call from starving the event loop's default
+    executor (which the rest of the service uses); when a call times out its thread is left
+    to finish on its own, bounded by the transport's read timeout.
+    """
+
+    def __init__(self, timeout_seconds: float, max_workers: int = 8) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="azureml"
+        )
+
+    async def run(
+        self, what: str, func: Callable[..., T], *args: Any, limit_seconds: float | None = None, **kwargs: Any
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        limit = self.timeout_seconds if limit_seconds is None else limit_seconds
+        future = loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        try:
+            return await asyncio.wait_for(future, timeout=limit)
+        except TimeoutError as error:
+            message = f"{what}: no answer from Azure ML within {limit:g}s"
+            raise BackendError(message, transient=True) from error
+        except (BackendError, KeyError):
+            raise  # already translated, or "absent" the caller answers itself
+        except Exception as error:
+            raise to_backend_error(error, what) from error
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
