@@ -75,9 +75,11 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
         try:
             yield
         finally:
+            # Graceful stop: take no new runs, let running steps finish within the grace
+            # period (the reconciler keeps recording them), leave the rest resumable.
             runs_service.accepting = False
-            await reconciler.stop()
             await chosen.close(settings.shutdown_grace_seconds)
+            await reconciler.stop()
             engine.dispose()
 
     app = FastAPI(
