@@ -8,17 +8,22 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app.api import data_assets, health, models, runs
 from app.api.deps import Services
 from app.api.errors import install_handlers
 from app.backends.base import TrainingBackend
 from app.backends.factory import build_backend
+from app.callbacks import CallbackSender
 from app.data_assets.service import DataAssets
 from app.reconciler import Reconciler
 from app.runs.events import RunEvents
 from app.runs.service import RunsService
+from app.security import build_guard, ensure_safe_binding
+from app.security.egress import CallbackPolicy
+from app.security.limits import BodySizeLimit
+from app.security.wiring import include_guarded
 from app.settings import Settings
 from app.store.db import make_engine, migrate, session_factory
 from app.store.repository import Repository
@@ -36,6 +41,11 @@ this machine with the same component definitions.
 def create_app(settings: Settings | None = None, backend: TrainingBackend | None = None) -> FastAPI:
     settings = settings or Settings()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Misconfigured security fails here, before anything listens.
+    ensure_safe_binding(settings)
+    guard = build_guard(settings)
+    callback_policy = CallbackPolicy(settings.callback_allowlist)
+    CallbackSender.check_secret(callback_policy, settings.callback_secret)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +61,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
         if settings.backend_kind == "local":
             await asyncio.to_thread(assets.ensure_default)
         events = RunEvents()
+        callbacks = CallbackSender.from_settings(settings, repo, callback_policy)
         reconciler_box: list[Reconciler] = []
         runs_service = RunsService(
             repo,
@@ -67,10 +78,12 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
             runs_service,
             events,
             poll_seconds=1.0 if settings.backend_kind == "local" else settings.azure_poll_seconds,
+            on_finished=[callbacks.on_finished],
         )
         reconciler_box.append(reconciler)
         app.state.services = Services(settings, repo, chosen, runs_service, assets)
         reconciler.start()
+        callbacks.start()  # resumes callbacks left pending by an earlier process
         log.info("trainctl ready: backend=%s data_dir=%s", settings.backend_kind, data_dir)
         try:
             yield
@@ -88,8 +101,16 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
         summary="Training orchestration for Azure Machine Learning, with an embedded local engine",
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
     )
     install_handlers(app)
-    for router in (runs.router, models.router, data_assets.router, health.router):
-        app.include_router(router)
+    app.add_middleware(
+        BodySizeLimit, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    include_guarded(
+        app,
+        (runs.router, models.router, data_assets.router, health.router),
+        guard,
+        extra={("POST", "/v1/training-runs"): [Depends(callback_policy.submit_dependency())]},
+    )
     return app

@@ -66,6 +66,10 @@ class Reconciler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+        # One last pass records whatever finished while the backend drained.
+        with contextlib.suppress(Exception):
+            await self.pass_once(submit=False)
 
     async def _loop(self) -> None:
         while True:
@@ -73,11 +77,13 @@ class Reconciler:
                 await self.pass_once()
             except Exception:  # the loop must outlive any single bad pass
                 log.exception("reconciler pass failed")
-            wait_backend = asyncio.ensure_future(self._wait_backend())
-            wait_wake = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait({wait_backend, wait_wake}, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in (wait_backend, wait_wake):
-                waiter.cancel()
+            waiters = {asyncio.ensure_future(self._wait_backend()), asyncio.ensure_future(self._wake.wait())}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
             self._wake.clear()
 
     async def _wait_backend(self) -> None:
@@ -87,9 +93,13 @@ class Reconciler:
         else:
             await asyncio.sleep(self.poll_seconds)
 
-    async def pass_once(self) -> None:
+    async def pass_once(self, *, submit: bool = True) -> None:
         now = time.monotonic()
-        active = [r for r in self.repo.active_runs() if self._retry_at.get(r.id, 0) <= now]
+        active = [
+            r
+            for r in self.repo.active_runs()
+            if self._retry_at.get(r.id, 0) <= now and (submit or r.backend_job_name is not None)
+        ]
         await asyncio.gather(*(self._reconcile(row) for row in active))
 
     async def _reconcile(self, row: RunRow) -> None:

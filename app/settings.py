@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -44,9 +44,31 @@ class Settings(BaseSettings):
     azure_call_timeout_seconds: float = Field(default=20.0, gt=0)
     preflight_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    # Caller auth (see README "Security")
+    # Caller auth (see docs/security.md)
     auth_mode: Literal["none", "api-key", "entra"] = "none"
     api_keys: SecretStr | None = None  # "role:sha256hex,role:sha256hex" or "role:plainkey"
+    entra_tenant_id: str | None = None
+    entra_audience: str | None = None  # comma-separated: App ID URI and/or client id
+    entra_jwks_url: str | None = None  # default: the tenant's discovery/v2.0/keys
+    entra_issuer: str | None = None  # comma-separated; default: the tenant's v2.0 and v1 issuers
+
+    # Abuse limits: JSON bodies; uploads have max_upload_bytes
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # Completion callbacks: hosts, "*.domain", IPs or CIDRs; empty = callbacks refused
+    callback_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    callback_secret: SecretStr | None = None
+    callback_max_attempts: int = Field(default=5, ge=1, le=20)
+    callback_backoff_seconds: float = Field(default=2.0, gt=0, le=300)
+    callback_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("callback_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        # One env var, comma-separated: JSON lists are easy to get wrong in a shell.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def backend_kind(self) -> Literal["local", "azureml"]:

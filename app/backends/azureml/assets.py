@@ -103,9 +103,7 @@ class WorkspaceAssets:
                 f"look up environment {name}", self._latest_environment, name, label or "latest"
             )
             if found is None:
-                found = await self._calls.run(
-                    f"create environment {name}", self._create_environment, name
-                )
+                found = await self._calls.run(f"create environment {name}", self._create_environment, name)
             reference = f"azureml:{name}:{found}"
             self._environments[requested] = _Latest(reference, time.monotonic())
             return reference

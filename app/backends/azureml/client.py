@@ -64,9 +64,7 @@ def build_credential(settings: Settings) -> TokenCredential:
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     if settings.managed_identity_client_id:
-        return ManagedIdentityCredential(
-            client_id=settings.managed_identity_client_id, **IDENTITY_TIMEOUTS
-        )
+        return ManagedIdentityCredential(client_id=settings.managed_identity_client_id, **IDENTITY_TIMEOUTS)
     return DefaultAzureCredential(
         exclude_interactive_browser_credential=True,
         exclude_shared_token_cache_credential=True,
@@ -82,17 +80,11 @@ def build_transport(settings: Settings) -> HttpTransport:
     return RequestsTransport(connection_timeout=5, read_timeout=read_timeout)
 
 
-def build_ml_client(
-    settings: Settings, credential: TokenCredential, transport: HttpTransport | None
-) -> Any:
+def build_ml_client(settings: Settings, credential: TokenCredential, transport: HttpTransport | None) -> Any:
     """A real `MLClient` with bounded retries; `transport` is a fake in tests."""
     from azure.ai.ml import MLClient
 
-    if not (
-        settings.azureml_subscription
-        and settings.azureml_resource_group
-        and settings.azureml_workspace
-    ):
+    if not (settings.azureml_subscription and settings.azureml_resource_group and settings.azureml_workspace):
         raise BackendError(
             "Azure ML is not configured: set AZUREML_ARM_SUBSCRIPTION, "
             "AZUREML_ARM_RESOURCEGROUP and AZUREML_ARM_WORKSPACE_NAME."

@@ -234,9 +234,7 @@ class MlflowReader:
             return None
         info = self._read_json(register_run, MODEL_INFO_FILE) if register_run else None
         name = str(decision.get("model_name") or model_name)
-        champion_before = _model_ref(
-            (info or {}).get("champion_before") or decision.get("champion"), name
-        )
+        champion_before = _model_ref((info or {}).get("champion_before") or decision.get("champion"), name)
         registered = None
         if info and info.get("registered"):
             registered = ModelRef(

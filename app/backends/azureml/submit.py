@@ -134,8 +134,10 @@ def build_pipeline_job(
     # Variable names become the node keys in the pipeline body; keep them stable.
     pipeline_name = spec.pipeline_name or f"{spec.experiment_name}-pipeline"
 
+    # No annotations here: dsl.pipeline reads them to type the pipeline's inputs, and with
+    # postponed evaluation it would see the string "Any" and refuse it.
     @dsl.pipeline(None, name=pipeline_name, compute=default_compute)
-    def diabetes_pipeline(training_data: Any) -> None:
+    def diabetes_pipeline(training_data):  # type: ignore[no-untyped-def]
         train_model = train(training_data=training_data, **train_inputs)
         _configure(train_model, TRAIN_STEP)
         evaluate_model = evaluate(

@@ -116,7 +116,11 @@ class LocalBackend:
 
     async def close(self, grace_seconds: float = 0.0) -> None:
         if self.engine is not None:
+            await self.engine.drain(grace_seconds)
+            self._on_change("")  # let the reconciler record what finished while draining
             await self.engine.close()
+        if self._warm_task is not None:
+            self._warm_task.cancel()
         await self.runner.close()
 
     def describe(self) -> BackendInfo:

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from app.backends.local import componentspec
 from app.backends.local.champion import champion_version
 from app.backends.local.layout import DataLayout
 from app.backends.local.pipeline import FromFile, FromStep, StepPlan
-from app.backends.local.runners import StepProcess, StepRunner
+from app.backends.local.runners import Handle, StepProcess, StepRunner
 from app.backends.local.stepcache import CacheEntry, StepCache
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class _Execution:
     state: RunState
     outputs: dict[str, dict[str, Path]] = field(default_factory=dict)  # step -> output -> path
     digests: dict[str, dict[str, str]] = field(default_factory=dict)
-    handles: dict[str, object] = field(default_factory=dict)
+    handles: dict[str, Handle] = field(default_factory=dict)
     canceled: bool = False
     task: asyncio.Task[None] | None = None
 
@@ -76,6 +75,7 @@ class LocalEngine:
         self._slots = asyncio.Semaphore(max_parallel_steps)
         self._runs: dict[str, _Execution] = {}
         self._on_change = on_change or (lambda run_id: None)
+        self._draining = False
         # Data asset files are immutable once registered: hash each once per (path, size, mtime).
         self._file_digests: dict[tuple[str, int, int], str] = {}
 
@@ -108,7 +108,7 @@ class LocalEngine:
             return
         execution.canceled = True
         for handle in list(execution.handles.values()):
-            handle.kill()  # type: ignore[attr-defined]
+            handle.kill()
         if execution.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({execution.task}, timeout=10)
@@ -125,6 +125,22 @@ class LocalEngine:
         if execution is not None and execution.state.status.is_final:
             del self._runs[run_id]
 
+    async def drain(self, grace_seconds: float) -> None:
+        """Start no new step; give running ones ``grace_seconds`` to finish, then kill them.
+        Runs left unfinished stay non-final in the store and resume at the next start."""
+        self._draining = True
+        exits = [
+            h.exited for e in self._runs.values() for h in e.handles.values() if not h.exited.done()
+        ]
+        if exits and grace_seconds > 0:
+            await asyncio.wait(exits, timeout=grace_seconds)
+        for execution in self._runs.values():
+            for handle in list(execution.handles.values()):
+                handle.kill()
+        tasks = [e.task for e in self._runs.values() if e.task is not None and not e.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
     async def close(self) -> None:
         for execution in self._runs.values():
             if execution.task is not None and not execution.task.done():
@@ -139,7 +155,8 @@ class LocalEngine:
         state = execution.state
         try:
             pending = {p.name: p for p in execution.plan}
-            running: dict[str, asyncio.Task[bool]] = {}
+            running: dict[str, asyncio.Task[bool | None]] = {}
+            halted = False
             while pending or running:
                 for name, plan in list(pending.items()):
                     if plan.depends_on.isdisjoint(pending) and plan.depends_on.isdisjoint(running):
@@ -152,9 +169,14 @@ class LocalEngine:
                 done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
                 for name in [n for n, t in running.items() if t in done]:
                     ok = running.pop(name).result()
-                    if not ok:
+                    if ok is None or halted:  # shutting down: leave the rest for the next start
+                        halted = True
+                        pending.clear()
+                    elif not ok:
                         self._skip_downstream(execution, pending, name)
             failed = [s for s in state.steps if s.raw_status == "Failed"]
+            if halted:
+                return
             if execution.canceled:
                 state.raw_status = "Canceled"
             elif failed:
@@ -193,8 +215,12 @@ class LocalEngine:
 
     # -- one step ---------------------------------------------------------------------------
 
-    async def _run_step(self, execution: _Execution, plan: StepPlan) -> bool:
+    async def _run_step(self, execution: _Execution, plan: StepPlan) -> bool | None:
+        """True when the step completed, False when it failed or was canceled, None when the
+        engine is shutting down and did not start it."""
         spec, step = execution.spec, execution.step(plan.name)
+        if self._draining:
+            return None
         if execution.canceled:
             step.raw_status = "Canceled"
             return False
@@ -209,6 +235,8 @@ class LocalEngine:
             return True
 
         async with self._slots:
+            if self._draining:
+                return None
             if execution.canceled:
                 step.raw_status = "Canceled"
                 return False
@@ -346,6 +374,8 @@ class LocalEngine:
             log_path.open("a").write(f"\nerror: {error}\n")
         finally:
             execution.handles.pop(plan.name, None)
+        if self._draining and code != 0:
+            return None  # killed at shutdown: it runs again at the next start
         step.ended_at = _now()
         step.exit_code = code
         step.mlflow_run_id = _read_step_info(info_path)
@@ -421,7 +451,3 @@ def last_error_line(log_path: Path) -> str | None:
             return lines[-1][:500]
     return None
 
-
-def ensure_dir(path: Path) -> Path:
-    os.makedirs(path, exist_ok=True)
-    return path

@@ -1,0 +1,123 @@
+"""Step progress while a run is followed: redrawn in place on a terminal, plain lines otherwise.
+
+Both displays are fed the same run snapshots (from the long-poll), so what they show is
+exactly what `runs show` would say at that moment.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol, TextIO
+
+from app.cli.render import seconds
+
+Json = dict[str, Any]
+
+FINAL = frozenset({"completed", "failed", "canceled"})
+
+
+class Progress(Protocol):
+    #: Seconds between snapshots; the long-poll still returns at once when the run ends.
+    interval: float
+
+    def update(self, run: Json) -> None: ...
+
+
+class Silent:
+    """--json: nothing between the request and the answer; poll rarely, since only the end matters."""
+
+    interval = 120.0
+
+    def update(self, run: Json) -> None:
+        return None
+
+
+def _step_label(step: Json) -> str:
+    return str(step["status"]) + (" (reused)" if step.get("reused") else "")
+
+
+class LineProgress:
+    """One line per change, so logs of CI jobs read as a timeline."""
+
+    interval = 1.0
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.start = time.monotonic()
+        self.seen: dict[str, str] = {}
+
+    def update(self, run: Json) -> None:
+        stamp = f"[{time.monotonic() - self.start:6.1f}s]"
+        steps = run.get("steps", [])
+        if not self.seen:
+            # The plan once, then only changes: steps start queued, saying so per step is noise.
+            names = ", ".join(s["name"] for s in steps)
+            print(f"{stamp} run {run['id']}: {run['status']} ({names})", file=self.stream, flush=True)
+            self.seen = {s["name"]: "queued" for s in steps} | {"run": run["status"]}
+        for name, label in [(s["name"], _step_label(s)) for s in steps] + [("run", run["status"])]:
+            if self.seen.get(name) != label:
+                self.seen[name] = label
+                print(f"{stamp} {name}: {label}", file=self.stream, flush=True)
+
+
+class LiveProgress:
+    """A block of lines redrawn in place: one per step, with a spinner and running times."""
+
+    interval = 0.25
+    SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    ASCII_SPIN = "|/-\\"
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.start = time.monotonic()
+        self.drawn = 0
+        self.ticks = 0
+        unicode = (getattr(stream, "encoding", None) or "").lower().replace("-", "").startswith("utf")
+        self.spin = self.SPIN if unicode else self.ASCII_SPIN
+        self.marks = (
+            {"completed": "✓", "failed": "✗", "canceled": "⊘", "queued": "·"}
+            if unicode
+            else {"completed": "+", "failed": "x", "canceled": "-", "queued": "."}
+        )
+
+    def _mark(self, status: str) -> str:
+        return self.marks.get(status) or self.spin[self.ticks % len(self.spin)]
+
+    def _step_time(self, step: Json) -> str:
+        if step.get("duration_seconds") is not None:
+            return seconds(float(step["duration_seconds"])) or ""
+        if step.get("started_at") and step["status"] not in FINAL:
+            try:
+                started = datetime.fromisoformat(step["started_at"])
+            except ValueError:
+                return ""
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=UTC)
+            return seconds(max(0.0, (datetime.now(UTC) - started).total_seconds())) or ""
+        return ""
+
+    def update(self, run: Json) -> None:
+        self.ticks += 1
+        steps = run.get("steps", [])
+        width = max((len(s["name"]) for s in steps), default=0)
+        lines = [
+            f"{self._mark(run['status'])} {run['id']}  {run['status']}  {time.monotonic() - self.start:.1f}s"
+        ]
+        for step in steps:
+            label = _step_label(step).ljust(18)
+            lines.append(
+                f"  {self._mark(step['status'])} {step['name'].ljust(width)}  {label} {self._step_time(step)}"
+            )
+        # Move to the top of the previous block and clear it: redraw rather than scroll.
+        prefix = f"\x1b[{self.drawn}F\x1b[J" if self.drawn else ""
+        self.stream.write(prefix + "\n".join(lines) + "\n")
+        self.stream.flush()
+        self.drawn = len(lines)
+
+
+def make_progress(stream: TextIO, *, quiet: bool) -> Progress:
+    if quiet:
+        return Silent()
+    isatty = getattr(stream, "isatty", None)
+    return LiveProgress(stream) if isatty is not None and isatty() else LineProgress(stream)

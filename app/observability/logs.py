@@ -1,0 +1,66 @@
+"""One JSON object per log line, each carrying the id of the request it was written for."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from app.observability.redact import redact_text, redact_value
+from app.observability.requestid import current_request_id
+
+# Everything a LogRecord carries by itself; whatever else is on a record came from `extra=`.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+# Set on the handler configure_logging installs, so calling it again replaces, never stacks.
+_OURS = "_trainctl_json"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact_text(record.getMessage()),
+            "request_id": getattr(record, "request_id", None) or current_request_id(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_") and key not in entry:
+                entry[key] = redact_value(key, value)
+        if record.exc_info:
+            entry["exception"] = redact_text(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # ASCII-only output: U+2028 and friends would let one record span "lines" for some
+        # log shippers; json.dumps escapes newlines, so one record is always one line.
+        return json.dumps(entry, default=str, ensure_ascii=True)
+
+
+def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """Send every logger's records, uvicorn's included, to `stream` (stdout) as JSON lines.
+
+    uvicorn must then be started with ``log_config=None`` (keep this configuration) and
+    ``access_log=False`` (the observability middleware writes the access lines).
+    """
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _OURS, False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    setattr(handler, _OURS, True)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+    # azure-core logs every HTTP request and response header set at INFO: noise, not signal.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+    logging.captureWarnings(True)

@@ -1,0 +1,55 @@
+"""Includes the API routers with the guard each route needs.
+
+Routers are split route by route into groups (open, reader, submitter, admin) so the role is
+a dependency of the route itself: the OpenAPI document then marks exactly the protected
+operations, and a route nobody classified falls into the strictest group that fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, params
+from fastapi.routing import APIRoute
+
+from app.api.errors import problem_responses
+from app.security.guard import Guard
+from app.security.roles import OPEN_PATHS, Role, required_role
+
+RouteKey = tuple[str, str]  # (method, path template)
+
+
+def include_guarded(
+    app: FastAPI,
+    routers: Iterable[APIRouter],
+    guard: Guard,
+    *,
+    extra: Mapping[RouteKey, Sequence[params.Depends]] | None = None,
+) -> None:
+    """Include `routers`; `extra` adds dependencies to single routes, after the guard."""
+    extra = extra or {}
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                raise TypeError(f"include_guarded takes flat routers of API routes, got {route!r}")
+            methods = route.methods or set()
+            group = APIRouter()
+            group.routes.append(route)
+            added = [dep for method in sorted(methods) for dep in extra.get((method, route.path), ())]
+            if route.path in OPEN_PATHS:
+                app.include_router(group, dependencies=added)
+                continue
+            role = required_role(methods, route.path)
+            app.include_router(
+                group,
+                dependencies=[params.Security(guard.require(role)), *added],
+                responses=_documented(role, guard),
+            )
+
+
+def _documented(role: Role, guard: Guard) -> dict[int | str, dict[str, Any]]:
+    statuses = [413] if role > Role.READER else []  # bodies are size-limited
+    if guard.authenticator is not None:
+        statuses += [401, 403]
+    return problem_responses(*statuses)
