@@ -90,8 +90,8 @@ async def list_runs(
     summary="A run: status, raw backend status, steps",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_run(run_id: RunId, runs: RunsDep) -> TrainingRunRead:
-    return run_read(runs.get(run_id))
+async def get_run(run_id: RunId, runs: RunsDep) -> Response:
+    return Response(runs.read_json(run_id), media_type="application/json")
 
 
 @router.get(

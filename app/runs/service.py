@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +20,13 @@ from app.backends.base import ArtifactInfo, RunSpec, RunStatus, TrainingBackend
 from app.data_assets.service import DataAssets
 from app.runs.events import RunEvents
 from app.runs.ids import new_run_id
-from app.runs.mapping import outcome_read, spec_from_row
+from app.runs.mapping import outcome_read, run_read, spec_from_row
 from app.runs.schemas import OutcomeRead, RunMetricsRead, StepMetrics, TrainingRunCreate
 from app.store.repository import IdempotencyConflict, Repository, RunFilter, utcnow
 from app.store.tables import RunRow
+
+
+READ_CACHE_SIZE = 10_000
 
 
 class RunsService:
@@ -45,6 +49,8 @@ class RunsService:
         self.max_active_runs = max_active_runs
         self._wake = wake_reconciler
         self.accepting = True
+        self._read_cache: OrderedDict[str, bytes] = OrderedDict()
+        repo.run_changed.append(self._forget_read)
 
     # -- submission -------------------------------------------------------------------------
 
@@ -117,6 +123,20 @@ class RunsService:
         if row is None:
             raise NotFound(f"no training run {run_id!r}")
         return row
+
+    def read_json(self, run_id: str) -> bytes:
+        """The run's API body, serialized once per change: status polls are the hot path, and
+        the reconciler (the only writer) invalidates the entry on every change."""
+        cached = self._read_cache.get(run_id)
+        if cached is None:
+            cached = run_read(self.get(run_id)).model_dump_json().encode()
+            self._read_cache[run_id] = cached
+            if len(self._read_cache) > READ_CACHE_SIZE:
+                self._read_cache.popitem(last=False)
+        return cached
+
+    def _forget_read(self, run_id: str) -> None:
+        self._read_cache.pop(run_id, None)
 
     def list(self, flt: RunFilter) -> list[RunRow]:
         return self.repo.list_runs(flt)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,11 +41,22 @@ class RunFilter:
 class Repository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        #: Called with a run id after every committed change to that run (cache invalidation).
+        self.run_changed: list[Callable[[str], None]] = []
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def _run_tx(self, run_id: str) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        finally:
+            for listener in self.run_changed:
+                listener(run_id)
 
     def ping(self, statement: Any) -> None:
         with self._sessions() as session:
@@ -114,7 +125,7 @@ class Repository:
             return {status: int(n) for status, n in session.execute(query)}
 
     def set_submitted(self, run_id: str, backend_job_name: str, studio_url: str | None, raw_status: str) -> None:
-        with self._tx() as session:
+        with self._run_tx(run_id) as session:
             row = session.get(RunRow, run_id)
             if row is None:
                 return
@@ -133,7 +144,7 @@ class Repository:
         """Write a backend's view of a run (and, when it ended, its outcome in the same
         transaction, so no reader sees a completed pipeline without its decision).
         Returns the row when anything changed."""
-        with self._tx() as session:
+        with self._run_tx(run_id) as session:
             row = session.get(RunRow, run_id)
             if row is None or row.status in FINAL_STATUSES:
                 return None
@@ -179,7 +190,7 @@ class Repository:
 
     def finish_run(self, run_id: str, status: RunStatus, raw_status: str, error: str | None) -> RunRow | None:
         """End a run the backend can no longer report on (e.g. lost at restart)."""
-        with self._tx() as session:
+        with self._run_tx(run_id) as session:
             row = session.get(RunRow, run_id)
             if row is None or row.status in FINAL_STATUSES:
                 return None
@@ -191,7 +202,7 @@ class Repository:
             return row
 
     def set_outcome(self, run_id: str, outcome: dict[str, Any], champion: ChampionEventRow | None) -> None:
-        with self._tx() as session:
+        with self._run_tx(run_id) as session:
             row = session.get(RunRow, run_id)
             if row is None:
                 return
@@ -212,7 +223,7 @@ class Repository:
             session.add(champion)
 
     def record_callback_attempt(self, run_id: str, attempt: dict[str, Any], state: str) -> None:
-        with self._tx() as session:
+        with self._run_tx(run_id) as session:
             row = session.get(RunRow, run_id)
             if row is None:
                 return
