@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from app.api.deps import RunsDep
 from app.api.errors import problem_responses
-from app.backends.base import RunStatus
+from app.backends.base import RunStatus, media_type
 from app.runs.mapping import run_read
 from app.runs.schemas import (
     ArtifactList,
@@ -69,7 +69,7 @@ async def list_runs(
     cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunList:
-    rows = runs.list(
+    rows = runs.list_runs(
         RunFilter(
             status=status.value if status else None,
             experiment_name=experiment_name,
@@ -161,8 +161,6 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, request: Request) -> Arti
     responses={200: {"content": {"image/png": {}, "application/octet-stream": {}}}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_artifact(run_id: RunId, path: str, runs: RunsDep) -> FileResponse:
-    from app.backends.local.mlflow_reader import media_type
-
     file = await runs.artifact(run_id, path)
     return FileResponse(file, media_type=media_type(path))
 

@@ -154,6 +154,15 @@ class Outcome:
     registered_model: ModelRef | None
 
 
+def media_type(path: str) -> str:
+    """Content type of an artifact by its name (plots are image/png)."""
+    import mimetypes
+
+    if path.endswith(".json"):
+        return "application/json"
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
 @dataclass(frozen=True)
 class ArtifactInfo:
     path: str  # relative, "step/sub/path.png"

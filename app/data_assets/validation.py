@@ -69,10 +69,10 @@ def validate_csv(path: Path) -> CsvSummary:
     rows = counts[0] + counts[1]
     if rows == 0:
         raise SchemaError("the file has a header but no data rows")
-    for label, n in counts.items():
+    for klass, n in counts.items():
         if n < MIN_ROWS_PER_CLASS:
             raise SchemaError(
-                f"{LABEL} has {n} rows of class {label}; both classes need at least "
+                f"{LABEL} has {n} rows of class {klass}; both classes need at least "
                 f"{MIN_ROWS_PER_CLASS} rows to train and test a classifier"
             )
     return CsvSummary(rows=rows, positive_rate=counts[1] / rows, sha256=digest)

@@ -138,7 +138,7 @@ class RunsService:
     def _forget_read(self, run_id: str) -> None:
         self._read_cache.pop(run_id, None)
 
-    def list(self, flt: RunFilter) -> list[RunRow]:
+    def list_runs(self, flt: RunFilter) -> list[RunRow]:
         return self.repo.list_runs(flt)
 
     def spec(self, row: RunRow) -> RunSpec:

@@ -55,6 +55,8 @@ class LocalBackend:
         self.runner_note = "fresh interpreter per step"
         self.reader = mlflow_reader.MlflowReader(layout.tracking_uri)
         self._warm_task: asyncio.Task[None] | None = None
+        self._stores_ready = asyncio.Event()
+        self._store_error: str | None = None
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
@@ -65,6 +67,8 @@ class LocalBackend:
             listener(run_id)
 
     async def start(self) -> None:
+        """Returns at once; the stores are prepared and the zygote warmed in the background
+        (steps wait for the stores), so the service's other start-up work runs meanwhile."""
         self.layout.ensure()
         zygote = None
         if self._warm:
@@ -73,21 +77,30 @@ class LocalBackend:
             await zygote.start()  # imports pandas/sklearn/mlflow while the stores are prepared
             self.runner = zygote
             self.runner_note = "warm zygote (starting)"
-        template = self.layout.runtime / "mlflow-empty.db"
-        await asyncio.to_thread(self.reader.prepare, self.layout.mlflow_db, template)
         self.engine = LocalEngine(
             self.layout,
             self.runner,
             self._cache,
             max_parallel_steps=self._max_parallel,
             on_change=self._on_change,
+            stores_ready=self._stores_ready,
         )
-        if zygote is not None:
-            steps = await asyncio.to_thread(
-                warm_plan, self.layout.runtime / "warmup", self.components_dir, template
-            )
-            await zygote.warm(steps)
-            self._warm_task = asyncio.get_running_loop().create_task(self._report_warm(zygote))
+        self._warm_task = asyncio.get_running_loop().create_task(self._prepare(zygote))
+
+    async def _prepare(self, zygote: ZygoteRunner | None) -> None:
+        template = self.layout.runtime / "mlflow-empty.db"
+        try:
+            await asyncio.to_thread(self.reader.prepare, self.layout.mlflow_db, template)
+        except Exception as error:  # steps then open the store themselves and report any error
+            self._store_error = f"could not prepare the MLflow store: {error}"
+            log.exception("preparing the MLflow store failed")
+        finally:
+            self._stores_ready.set()
+        if zygote is None:
+            return
+        steps = await asyncio.to_thread(warm_plan, self.layout.runtime / "warmup", self.components_dir, template)
+        await zygote.warm(steps)
+        await self._report_warm(zygote)
 
     async def _report_warm(self, zygote: ZygoteRunner) -> None:
         try:
@@ -139,8 +152,12 @@ class LocalBackend:
         checks["components"] = "ok" if (self.components_dir / "train" / "train.yml").is_file() else (
             f"component definitions not found under {self.components_dir}"
         )
+        checks["mlflow_store"] = (
+            self._store_error or "ok" if self._stores_ready.is_set() else "being prepared"
+        )
         checks["step_runner"] = self.runner_note
-        return ReadyReport(ready=all(v == "ok" for k, v in checks.items() if k != "step_runner"), checks=checks)
+        ready = all(v == "ok" for k, v in checks.items() if k != "step_runner")
+        return ReadyReport(ready=ready, checks=checks)
 
     async def wait_for_change(self, timeout: float) -> None:
         try:

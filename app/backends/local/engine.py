@@ -68,6 +68,7 @@ class LocalEngine:
         *,
         max_parallel_steps: int = 2,
         on_change: Callable[[str], None] | None = None,
+        stores_ready: asyncio.Event | None = None,
     ) -> None:
         self.layout = layout
         self.runner = runner
@@ -76,6 +77,9 @@ class LocalEngine:
         self._runs: dict[str, _Execution] = {}
         self._on_change = on_change or (lambda run_id: None)
         self._draining = False
+        # Steps wait for this before launching: the MLflow database must exist (and be migrated
+        # by exactly one process) before any step opens it.
+        self._stores_ready = stores_ready
         # Data asset files are immutable once registered: hash each once per (path, size, mtime).
         self._file_digests: dict[tuple[str, int, int], str] = {}
 
@@ -234,6 +238,8 @@ class LocalEngine:
             self._adopt(execution, plan, entry, reused=reused)
             return True
 
+        if self._stores_ready is not None:
+            await self._stores_ready.wait()
         async with self._slots:
             if self._draining:
                 return None
@@ -332,7 +338,7 @@ class LocalEngine:
         literals: dict[str, str],
         paths: dict[str, Path],
         key: str,
-    ) -> bool:
+    ) -> bool | None:
         spec, step = execution.spec, execution.step(plan.name)
         attempt = self._next_attempt(spec.run_id, plan.name)
         workdir = self.layout.step_dir(spec.run_id, plan.name, attempt)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from app.backends.base import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo
+from app.backends.base import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo, media_type
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -142,11 +142,3 @@ def _metric_tags(tags: dict[str, str]) -> dict[str, float]:
             except ValueError:
                 continue
     return metrics
-
-
-def media_type(path: str) -> str:
-    import mimetypes
-
-    if path.endswith(".json"):
-        return "application/json"
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"

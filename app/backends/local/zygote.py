@@ -91,8 +91,8 @@ def _open_tracking_store(tracking_uri: str) -> None:
         from mlflow.tracking._model_registry.utils import _get_store as registry_store
         from mlflow.tracking._tracking_service.utils import _get_store as tracking_store
 
-        tracking_store(tracking_uri)
-        registry_store(tracking_uri)
+        tracking_store(tracking_uri)  # type: ignore[no-untyped-call]
+        registry_store(tracking_uri)  # type: ignore[no-untyped-call]
 
 
 def _warm(request: dict[str, Any]) -> dict[str, Any]:
