@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -11,8 +12,14 @@ from typing import Any, TextIO
 from app.observability.redact import redact_text, redact_value
 from app.observability.requestid import current_request_id
 
-# Everything a LogRecord carries by itself; whatever else is on a record came from `extra=`.
-_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Everything a LogRecord carries by itself; whatever else is on a record came from `extra=`
+# (uvicorn's color_message repeats the message with terminal escapes: not worth a field).
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 # Set on the handler configure_logging installs, so calling it again replaces, never stacks.
 _OURS = "_trainctl_json"
@@ -61,6 +68,12 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
-    # azure-core logs every HTTP request and response header set at INFO: noise, not signal.
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+    # mlflow is imported lazily, and its import would give its own loggers (and alembic's and
+    # sqlalchemy's) a plain-text stderr handler that bypasses this one. Processes started
+    # later (the step runner) inherit this too; they may set it back to true.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    # azure-core logs every HTTP request and response header set at INFO, and alembic one line
+    # per migration step of MLflow's own store (dozens at first start): noise, not signal.
+    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "alembic"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.pipeline.transport import HttpTransport
 
 import app
 from app.backends.base import (
@@ -27,7 +26,7 @@ from app.backends.base import (
 from app.settings import Settings
 
 from .assets import EVALUATE, REGISTER, TRAIN, WorkspaceAssets
-from .client import AzureCalls, build_credential, build_ml_client, is_not_found
+from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
 from .mlflow_reader import MlflowReader, install_credential
 from .preflight import identity_label, preflight
 from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, job_name_for
@@ -46,13 +45,14 @@ class AzureMLBackend:
         settings: Settings,
         *,
         credential: TokenCredential | None = None,
-        transport: HttpTransport | None = None,
+        transport: AnyTransport | None = None,
         mlflow_tracking_uri: str | None = None,
         components_dir: Path | None = None,
     ) -> None:
         self.settings = settings
         self.credential = credential or build_credential(settings)
-        self.transport = transport
+        self._own_transport = None if transport is not None else build_transport(settings)
+        transport = transport or self._own_transport
         self.components_dir = components_dir or default_components_dir()
         self._calls = AzureCalls(settings.azure_call_timeout_seconds)
         self._ml = build_ml_client(settings, self.credential, transport)
@@ -66,7 +66,10 @@ class AzureMLBackend:
         from serving stored runs. The MLflow URI is looked up when first needed."""
 
     async def close(self, grace_seconds: float = 0.0) -> None:
+        """Azure jobs keep running without us; only local resources are released."""
         self._calls.close()
+        if self._own_transport is not None:
+            self._own_transport.close()
 
     def describe(self) -> BackendInfo:
         details = {

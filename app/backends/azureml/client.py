@@ -14,7 +14,7 @@ import concurrent.futures
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -33,6 +33,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Every azure-core transport, sync flavour: the fake in tests, RequestsTransport otherwise.
+AnyTransport: TypeAlias = HttpTransport[Any, Any]
 
 ARM_SCOPE = "https://management.azure.com/.default"
 AML_SCOPE = "https://ml.azure.com/.default"
@@ -47,7 +49,7 @@ RETRY_AFTER_CAP_SECONDS = 2.0
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-class CappedRetryPolicy(RetryPolicy):
+class CappedRetryPolicy(RetryPolicy[Any, Any]):
     """Honours Retry-After, but never sleeps longer than a couple of seconds inside one call.
 
     A throttled request with `Retry-After: 60` would otherwise hold a worker thread past our
@@ -75,12 +77,13 @@ def build_credential(settings: Settings) -> TokenCredential:
     )
 
 
-def build_transport(settings: Settings) -> HttpTransport:
+def build_transport(settings: Settings) -> AnyTransport:
     read_timeout = max(1.0, settings.azure_call_timeout_seconds)
-    return RequestsTransport(connection_timeout=5, read_timeout=read_timeout)
+    transport: AnyTransport = RequestsTransport(connection_timeout=5, read_timeout=read_timeout)
+    return transport
 
 
-def build_ml_client(settings: Settings, credential: TokenCredential, transport: HttpTransport | None) -> Any:
+def build_ml_client(settings: Settings, credential: TokenCredential, transport: AnyTransport | None) -> Any:
     """A real `MLClient` with bounded retries; `transport` is a fake in tests."""
     from azure.ai.ml import MLClient
 

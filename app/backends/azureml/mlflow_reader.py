@@ -45,11 +45,11 @@ def install_credential(tracking_uri: str, credential: TokenCredential) -> bool:
     parsed = urlparse(tracking_uri)
     if parsed.scheme != "azureml":
         return False
-    from azureml.mlflow._common._cloud.cloud import _get_cloud_or_default  # type: ignore[import-untyped]
-    from azureml.mlflow._internal.service_context_loader import (  # type: ignore[import-untyped]
+    from azureml.mlflow._common._cloud.cloud import _get_cloud_or_default
+    from azureml.mlflow._internal.service_context_loader import (
         _AzureMLServiceContextLoader,
     )
-    from azureml.mlflow._internal.utils import (  # type: ignore[import-untyped]
+    from azureml.mlflow._internal.utils import (
         ServiceContext,
         tracking_uri_decomp,
     )
@@ -124,7 +124,8 @@ class MlflowReader:
 
     # -- metrics ----------------------------------------------------------------------------
     async def metrics(self, step_runs: dict[str, str]) -> dict[str, dict[str, float]]:
-        return await self._run("read metrics", self._metrics, step_runs)
+        result: dict[str, dict[str, float]] = await self._run("read metrics", self._metrics, step_runs)
+        return result
 
     def _metrics(self, step_runs: dict[str, str]) -> dict[str, dict[str, float]]:
         result: dict[str, dict[str, float]] = {}
@@ -140,7 +141,8 @@ class MlflowReader:
 
     # -- artifacts ------------------------------------------------------------------------------
     async def artifacts(self, step_runs: dict[str, str]) -> list[ArtifactInfo]:
-        return await self._run("list artifacts", self._artifacts, step_runs)
+        result: list[ArtifactInfo] = await self._run("list artifacts", self._artifacts, step_runs)
+        return result
 
     def _artifacts(self, step_runs: dict[str, str]) -> list[ArtifactInfo]:
         found: list[ArtifactInfo] = []
@@ -173,7 +175,8 @@ class MlflowReader:
         parts = PurePosixPath(relative).parts
         if step not in step_runs or not relative or ".." in parts or relative.startswith("/"):
             raise KeyError(path)
-        return await self._run("download artifact", self._download, step_runs[step], relative)
+        local: Path = await self._run("download artifact", self._download, step_runs[step], relative)
+        return local
 
     def _download(self, run_id: str, relative: str) -> Path:
         target = self._cache_dir / run_id / relative
@@ -197,17 +200,16 @@ class MlflowReader:
         return self._cache_dir
 
     def _read_json(self, run_id: str, name: str) -> dict[str, Any] | None:
-        """`name` at the root of the run's artifacts, or the first one found below it."""
-        nested = [p for p, _ in self._walk(run_id) if PurePosixPath(p).name == name and p != name]
-        candidates = [name, *nested]
-        for candidate in candidates:
-            try:
-                local = self._download(run_id, candidate)
-            except KeyError:
-                continue
-            data = json.loads(local.read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else None
-        return None
+        """`name` at the root of the run's artifacts, else the first one found below it."""
+        try:
+            local = self._download(run_id, name)
+        except KeyError:
+            nested = [p for p, _ in self._walk(run_id) if PurePosixPath(p).name == name]
+            if not nested:
+                return None
+            local = self._download(run_id, nested[0])
+        data = json.loads(local.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else None
 
     async def text(self, run_id: str, relative: str = STD_LOG) -> str:
         def read() -> str:

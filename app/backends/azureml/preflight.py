@@ -11,16 +11,24 @@ import asyncio
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.pipeline.transport import HttpTransport
 
 from app.backends.base import BackendError, ReadyReport
 from app.settings import Settings
 
 from .assets import parse_asset_ref
-from .client import ARM_SCOPE, AzureCalls, build_credential, build_ml_client, http_status, is_not_found
+from .client import (
+    ARM_SCOPE,
+    AnyTransport,
+    AzureCalls,
+    build_credential,
+    build_ml_client,
+    http_status,
+    is_not_found,
+)
 
 DEFAULT_ENVIRONMENT = "diabetes-classify@latest"
 CHECKS = ("token", "workspace", "compute", "environment")
+REPORT_MARGIN_SECONDS = 0.3
 
 
 def identity_label(settings: Settings) -> str:
@@ -37,7 +45,9 @@ class _Checks:
         self.calls = calls
         self.results: dict[str, str] = {}
         self._loop = asyncio.get_running_loop()
-        self._end = self._loop.time() + settings.preflight_timeout_seconds
+        # a little under the limit: the report itself must also arrive within it
+        budget = max(0.5, settings.preflight_timeout_seconds - REPORT_MARGIN_SECONDS)
+        self._end = self._loop.time() + budget
 
     async def call(self, what: str, func: Any, *args: Any) -> Any:
         left = max(0.05, self._end - self._loop.time())
@@ -59,7 +69,7 @@ class _Checks:
         return credential
 
     async def workspace(
-        self, credential: TokenCredential, transport: HttpTransport | None, ml_client: Any | None
+        self, credential: TokenCredential, transport: AnyTransport | None, ml_client: Any | None
     ) -> Any | None:
         try:
             ml = ml_client or await self.call(
@@ -77,7 +87,8 @@ class _Checks:
         try:
             if compute:
                 found = await self.call("read compute", ml.compute.get, compute)
-                state = str(getattr(found, "provisioning_state", None) or "Succeeded")
+                raw = getattr(found, "provisioning_state", None) or "Succeeded"
+                state = str(getattr(raw, "value", raw))  # an enum from some SDK paths
                 ok = state.lower() == "succeeded"
                 self.results["compute"] = "ok" if ok else f"compute {compute} is {state}, not Succeeded."
                 return
@@ -115,7 +126,7 @@ async def preflight(
     settings: Settings,
     *,
     credential: TokenCredential | None = None,
-    transport: HttpTransport | None = None,
+    transport: AnyTransport | None = None,
     compute: str | None = None,
     environment: str = DEFAULT_ENVIRONMENT,
     ml_client: Any | None = None,

@@ -73,7 +73,9 @@ class LocalBackend:
         zygote = None
         if self._warm:
             scripts = sorted(self.components_dir.glob("*/src/*.py"))
-            zygote = ZygoteRunner(scripts, [], self.layout.tracking_uri, self.layout.logs / "zygote.log")
+            zygote = ZygoteRunner(
+                scripts, [], self.layout.tracking_uri, self.layout.logs / "zygote.log", cwd=self.layout.root
+            )
             await zygote.start()  # imports pandas/sklearn/mlflow while the stores are prepared
             self.runner = zygote
             self.runner_note = "warm zygote (starting)"
@@ -90,7 +92,9 @@ class LocalBackend:
     async def _prepare(self, zygote: ZygoteRunner | None) -> None:
         template = self.layout.runtime / "mlflow-empty.db"
         try:
-            await asyncio.to_thread(self.reader.prepare, self.layout.mlflow_db, template)
+            await asyncio.to_thread(
+                self.reader.prepare, self.layout.mlflow_db, template, self.layout.mlflow_artifacts
+            )
         except Exception as error:  # steps then open the store themselves and report any error
             self._store_error = f"could not prepare the MLflow store: {error}"
             log.exception("preparing the MLflow store failed")
@@ -245,8 +249,10 @@ def outcome_from_records(decision: dict[str, Any], info: dict[str, Any] | None) 
             registered = ModelRef(str(info["name"]), str(info["version"]), dict(info.get("metrics") or {}))
         champion_after = _model_ref(info.get("champion_after")) or champion_after
         reason = str(info.get("reason") or reason)
+    # Register may refuse a deploy decision that went stale (the champion changed meanwhile).
+    deploy = bool(decision["deploy"]) and (info is None or bool(info.get("registered")))
     return Outcome(
-        deploy=bool(decision["deploy"]),
+        deploy=deploy,
         reason=reason,
         rule=dict(decision["rule"]),
         candidate_metrics=dict(decision["candidate_metrics"]),

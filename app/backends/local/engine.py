@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import shutil
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -77,6 +78,7 @@ class LocalEngine:
         self._runs: dict[str, _Execution] = {}
         self._on_change = on_change or (lambda run_id: None)
         self._draining = False
+        self._exclusive: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Steps wait for this before launching: the MLflow database must exist (and be migrated
         # by exactly one process) before any step opens it.
         self._stores_ready = stores_ready
@@ -222,6 +224,12 @@ class LocalEngine:
     async def _run_step(self, execution: _Execution, plan: StepPlan) -> bool | None:
         """True when the step completed, False when it failed or was canceled, None when the
         engine is shutting down and did not start it."""
+        if plan.exclusive is None:
+            return await self._run_step_unlocked(execution, plan)
+        async with self._exclusive[plan.exclusive]:
+            return await self._run_step_unlocked(execution, plan)
+
+    async def _run_step_unlocked(self, execution: _Execution, plan: StepPlan) -> bool | None:
         spec, step = execution.spec, execution.step(plan.name)
         if self._draining:
             return None
@@ -427,6 +435,8 @@ class LocalEngine:
             "MLFLOW_TRACKING_URI": self.layout.tracking_uri,
             "MLFLOW_EXPERIMENT_NAME": spec.experiment_name,
             "MLFLOW_DISABLE_TELEMETRY": "true",
+            # The service's JSON logging turns MLflow's own log set-up off; steps want it.
+            "MLFLOW_CONFIGURE_LOGGING": "true",
             "MPLCONFIGDIR": str(self.layout.runtime / "matplotlib"),
             "TRAINCTL_RUN_ID": spec.run_id,
             "TRAINCTL_STEP": step,

@@ -33,11 +33,16 @@ class MlflowReader:
         self._client: MlflowClient | None = None
         self._lock = threading.Lock()
 
-    def prepare(self, mlflow_db: Path, template: Path) -> None:
+    def prepare(self, mlflow_db: Path, template: Path, artifacts: Path) -> None:
         """Create the MLflow database (schema migrations take ~2 s) before any step runs, so
         no two processes ever migrate it at once; keep a pristine copy as the template the
         warm-up's scratch store starts from, so the warm-up never migrates a database either."""
         fresh = not mlflow_db.exists()
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        # Created here with an explicit artifact root; MLflow's default is "./mlruns" of
+        # whichever process happens to create the database.
+        SqlAlchemyStore(self.tracking_uri, artifacts.as_uri()).engine.dispose()
         self.client().search_experiments(max_results=1)
         if template.exists():
             return

@@ -40,6 +40,9 @@ class StepPlan:
     #: The step reads the registry's champion, state that is not among its inputs, so reusing
     #: its earlier result is only right while the champion is still the one it saw or left.
     reads_champion: bool = False
+    #: Steps sharing this key never run at the same time (registering two versions of one
+    #: model at once could leave the champion tag on neither).
+    exclusive: str | None = None
     after: tuple[str, ...] = field(default=())
 
     @property
@@ -88,5 +91,6 @@ def build_plan(spec: RunSpec, components_dir: Path = COMPONENTS_DIR) -> list[Ste
             "data_asset": f"{spec.data_asset.name}:{spec.data_asset.version}",
         },
         reads_champion=True,
+        exclusive=f"register:{spec.model_name}",
     )
     return [train, evaluate, register]

@@ -88,6 +88,22 @@ class FreshInterpreterRunner:
         return None
 
 
+#: Set before numpy loads in the zygote: a 10,000-row logistic regression gains nothing from a
+#: BLAS thread pool, and on two cores parallel steps would fight over it.
+ZYGOTE_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def _with_repo_on_path() -> str:
+    repo = str(Path(__file__).resolve().parents[3])
+    current = os.environ.get("PYTHONPATH")
+    return f"{repo}{os.pathsep}{current}" if current else repo
+
+
 class ZygoteRunner:
     """Forks each step from a warm zygote process (see ``zygote.py``).
 
@@ -102,11 +118,13 @@ class ZygoteRunner:
         warm_modules: list[str],
         tracking_uri: str,
         stderr_log: Path,
+        cwd: Path,
     ) -> None:
         self._preload = preload_scripts
         self._warm_modules = warm_modules
         self._tracking_uri = tracking_uri
         self._stderr_log = stderr_log
+        self._cwd = cwd
         self._proc: asyncio.subprocess.Process | None = None
         self._handles: dict[str, Handle] = {}
         self._ready: asyncio.Future[dict[str, Any]] | None = None
@@ -128,8 +146,10 @@ class ZygoteRunner:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=err,
-                env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-                cwd=Path(__file__).resolve().parents[3],
+                env={**os.environ, **ZYGOTE_ENV, "PYTHONPATH": _with_repo_on_path()},
+                # MLflow roots a new experiment's artifacts in "./mlruns" of the process that
+                # opens the store: in the zygote (and so in every step) that is the data dir.
+                cwd=self._cwd,
                 limit=1 << 20,
             )
         self._ready = asyncio.get_running_loop().create_future()

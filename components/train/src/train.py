@@ -1,0 +1,282 @@
+"""Train the diabetes classifier and hand the model plus its held-out rows to the next steps.
+
+Runs unchanged as an Azure ML command component and under trainctl's local engine, which
+calls `main(argv)` in a forked worker: nothing here may do work at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import sklearn
+import skops
+from matplotlib.figure import Figure
+from mlflow.models import infer_signature
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    PrecisionRecallDisplay,
+    RocCurveDisplay,
+    accuracy_score,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
+
+ID_COLUMN = "PatientID"
+LABEL = "Diabetic"
+FEATURES = (
+    "Pregnancies",
+    "PlasmaGlucose",
+    "DiastolicBloodPressure",
+    "TricepsThickness",
+    "SerumInsulin",
+    "BMI",
+    "DiabetesPedigree",
+    "Age",
+)
+COLUMNS = (ID_COLUMN, *FEATURES, LABEL)
+SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
+# The features are unscaled (as in the original scripts), so sag/saga need many passes.
+MAX_ITER = 1000
+
+
+class DataError(Exception):
+    """Input data the step cannot use; reported as one line and exit code 2."""
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train.py", description=__doc__)
+    parser.add_argument("--training_data", type=Path, required=True, help="CSV file")
+    parser.add_argument("--reg_rate", type=_positive, default=0.01, help="C = 1 / reg_rate")
+    parser.add_argument("--solver", choices=SOLVERS, default="lbfgs")
+    parser.add_argument("--test_size", type=_fraction, default=0.3)
+    parser.add_argument("--random_seed", type=int, default=0)
+    parser.add_argument("--model_output", type=Path, required=True, help="MLflow model folder")
+    parser.add_argument("--test_data", type=Path, required=True, help="folder for test.csv")
+    return parser
+
+
+def load_training_data(path: Path) -> pd.DataFrame:
+    """Read and validate the CSV; every problem becomes a one-line DataError."""
+    if path.is_dir():
+        # An uri_folder mounted where a file was expected: accept a folder holding one CSV.
+        csvs = sorted(path.glob("*.csv"))
+        if len(csvs) != 1:
+            raise DataError(f"expected one CSV file in folder {path}, found {len(csvs)}")
+        path = csvs[0]
+    if not path.is_file():
+        raise DataError(f"training data not found: {path}")
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"training data is empty: {path}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[-1]
+        raise DataError(f"cannot parse {path.name} as CSV: {reason}") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"missing columns: {', '.join(missing)}")
+    extra = [str(c) for c in frame.columns if c not in COLUMNS]
+    if extra:
+        raise DataError(f"unexpected columns: {', '.join(extra)}")
+    if frame.empty:
+        raise DataError(f"training data has a header but no rows: {path}")
+    for column in (*FEATURES, LABEL):
+        frame[column] = _numeric(frame[column], column)
+    labels = frame[LABEL]
+    bad = ~labels.isin((0, 1))
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise DataError(f"column {LABEL} must be 0 or 1: found {labels.iloc[row]:g} in row {row + 1}")
+    classes = labels.unique()
+    if len(classes) < 2:
+        raise DataError(f"column {LABEL} has a single class ({int(classes[0])}); need both 0 and 1")
+    frame[LABEL] = labels.astype(np.int64)
+    return frame
+
+
+def _numeric(values: pd.Series, column: str) -> pd.Series:
+    """Numeric view of a column; rows are numbered from 1 after the header line."""
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = ~np.isfinite(converted.to_numpy(dtype=np.float64))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raw, where = values.iloc[row], f"column {column}, row {row + 1}"
+        if pd.isna(raw):
+            raise DataError(f"{where} is empty")
+        raise DataError(f"{where}: {str(raw)!r} is not a finite number")
+    return converted
+
+
+def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    try:
+        train, test = train_test_split(frame, test_size=test_size, stratify=frame[LABEL], random_state=seed)
+    except ValueError as exc:
+        raise DataError(f"too few rows for a stratified split: {exc}") from None
+    # Original row order keeps test.csv easy to diff against the source file.
+    return train.sort_index(), test.sort_index()
+
+
+def score(y_true: pd.Series, predicted: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "precision": float(precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(recall_score(y_true, predicted, zero_division=0)),
+        "f1": float(f1_score(y_true, predicted, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y_true, probability)),
+    }
+
+
+def fit(model: LogisticRegression, x: pd.DataFrame, y: pd.Series) -> None:
+    """Fit, logging what `mlflow.sklearn.autolog` logs, minus its cost by default.
+
+    Autolog always draws three training-set plots at 175 dpi (about 1 s; no setting turns
+    them off). By default the same params, tags and training metrics are logged directly,
+    under autolog's names and with its weighted averages; TRAINCTL_SKLEARN_AUTOLOG=true
+    runs the real autolog instead.
+    """
+    if os.environ.get("TRAINCTL_SKLEARN_AUTOLOG", "").lower() in ("1", "true"):
+        mlflow.sklearn.autolog(
+            log_models=False,
+            log_input_examples=False,
+            log_model_signatures=False,
+            log_datasets=False,
+            log_post_training_metrics=False,
+            silent=True,
+        )
+        try:
+            model.fit(x, y)
+        finally:
+            mlflow.sklearn.autolog(disable=True)
+        return
+    model.fit(x, y)
+    mlflow.log_params(model.get_params(deep=True))
+    kind = type(model)
+    mlflow.set_tags(
+        {"estimator_name": kind.__name__, "estimator_class": f"{kind.__module__}.{kind.__name__}"}
+    )
+    predicted, probability = model.predict(x), model.predict_proba(x)
+    averaged = {"average": "weighted", "zero_division": 0}
+    mlflow.log_metrics(
+        {
+            "training_precision_score": float(precision_score(y, predicted, **averaged)),
+            "training_recall_score": float(recall_score(y, predicted, **averaged)),
+            "training_f1_score": float(f1_score(y, predicted, **averaged)),
+            "training_accuracy_score": float(accuracy_score(y, predicted)),
+            "training_log_loss": float(log_loss(y, probability)),
+            "training_roc_auc": float(roc_auc_score(y, probability[:, 1])),
+            "training_score": float(model.score(x, y)),
+        }
+    )
+
+
+def log_plots(y_true: pd.Series, predicted: np.ndarray, probability: np.ndarray) -> None:
+    # Figure objects, not pyplot: no global figure registry to leak or to share across runs.
+    plots = {
+        "roc_curve.png": (RocCurveDisplay, probability),
+        "confusion_matrix.png": (ConfusionMatrixDisplay, predicted),
+        "precision_recall.png": (PrecisionRecallDisplay, probability),
+    }
+    for name, (display, values) in plots.items():
+        figure = Figure(figsize=(5, 4), dpi=100)
+        figure.subplots_adjust(left=0.16, bottom=0.13, right=0.95, top=0.95)
+        display.from_predictions(y_true, values, ax=figure.subplots())
+        mlflow.log_figure(figure, name)
+
+
+def trainctl_tags(step: str) -> dict[str, str]:
+    tags = {"trainctl.step": os.environ.get("TRAINCTL_STEP", step)}
+    if run_id := os.environ.get("TRAINCTL_RUN_ID"):
+        tags["trainctl.run_id"] = run_id
+    return tags
+
+
+def run_name(step: str) -> str | None:
+    # A run handed over through MLFLOW_RUN_ID (Azure ML, or the engine) keeps its own name.
+    return None if os.environ.get("MLFLOW_RUN_ID") else step
+
+
+def write_step_info(info: dict[str, str]) -> None:
+    if target := os.environ.get("TRAINCTL_STEP_INFO"):
+        Path(target).write_text(json.dumps(info))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        train, test = split(load_training_data(args.training_data), args.test_size, args.random_seed)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # Float features: the model signature then accepts missing values and integer inputs.
+    x_train, y_train = train[list(FEATURES)].astype(np.float64), train[LABEL]
+    x_test, y_test = test[list(FEATURES)].astype(np.float64), test[LABEL]
+    step_info: dict[str, str] = {}
+    try:
+        # Eight features: BLAS threads would only spin and contend with parallel steps.
+        with threadpool_limits(limits=1), mlflow.start_run(run_name=run_name("train")) as run:
+            step_info = {"mlflow_run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
+            mlflow.set_tags(trainctl_tags("train"))
+            mlflow.log_params(
+                {
+                    "reg_rate": args.reg_rate,
+                    "solver": args.solver,
+                    "test_size": args.test_size,
+                    "random_seed": args.random_seed,
+                    "training_rows": len(train),
+                    "test_rows": len(test),
+                }
+            )
+            model = LogisticRegression(C=1 / args.reg_rate, solver=args.solver, max_iter=MAX_ITER)
+            fit(model, x_train, y_train)
+            predicted = model.predict(x_test)
+            probability = model.predict_proba(x_test)[:, 1]
+            mlflow.log_metrics(score(y_test, predicted, probability))
+            log_plots(y_test, predicted, probability)
+
+            args.test_data.mkdir(parents=True, exist_ok=True)
+            test.to_csv(args.test_data / "test.csv", index=False)
+            mlflow.sklearn.save_model(
+                model,
+                str(args.model_output),
+                signature=infer_signature(x_test.head(50), predicted[:50]),
+                # Explicit requirements: inferring them costs seconds (a subprocess).
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+                metadata={"trainctl.train_mlflow_run_id": run.info.run_id},
+            )
+    finally:
+        if step_info:
+            write_step_info(step_info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
