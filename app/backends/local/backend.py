@@ -74,7 +74,7 @@ class LocalBackend:
         if self._warm:
             scripts = sorted(self.components_dir.glob("*/src/*.py"))
             zygote = ZygoteRunner(
-                scripts, [], self.layout.tracking_uri, self.layout.logs / "zygote.log", cwd=self.layout.root
+                scripts, self.layout.tracking_uri, self.layout.logs / "zygote.log", cwd=self.layout.root
             )
             await zygote.start()  # imports pandas/sklearn/mlflow while the stores are prepared
             self.runner = zygote

@@ -88,6 +88,23 @@ class FreshInterpreterRunner:
         return None
 
 
+def _status_path(step: StepProcess) -> Path:
+    """Where a forked step leaves its exit code (only the zygote, its parent, could wait for it)."""
+    return step.log_path.with_name(step.log_path.name + ".exit")
+
+
+def _read_status(path: Path | None) -> int:
+    """The exit code a step wrote as it left; none means it was killed before it could."""
+    if path is None:
+        return -signal.SIGKILL
+    try:
+        code = int(path.read_text())
+    except (OSError, ValueError):
+        return -signal.SIGKILL
+    path.unlink(missing_ok=True)
+    return code
+
+
 #: Set before numpy loads in the zygote: a 10,000-row logistic regression gains nothing from a
 #: BLAS thread pool, and on two cores parallel steps would fight over it.
 ZYGOTE_ENV = {
@@ -115,18 +132,17 @@ class ZygoteRunner:
     def __init__(
         self,
         preload_scripts: list[Path],
-        warm_modules: list[str],
         tracking_uri: str,
         stderr_log: Path,
         cwd: Path,
     ) -> None:
         self._preload = preload_scripts
-        self._warm_modules = warm_modules
         self._tracking_uri = tracking_uri
         self._stderr_log = stderr_log
         self._cwd = cwd
         self._proc: asyncio.subprocess.Process | None = None
         self._handles: dict[str, Handle] = {}
+        self._status_files: dict[str, Path] = {}
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -159,7 +175,12 @@ class ZygoteRunner:
         """Ask the zygote to run the throwaway steps and open the real store (in the
         background: steps launched meanwhile go first)."""
         await self._send(
-            {"op": "warm", "modules": self._warm_modules, "steps": steps, "tracking_uri": self._tracking_uri}
+            {
+                "op": "warm",
+                "steps": steps,
+                "tracking_uri": self._tracking_uri,
+                "log": str(self._stderr_log.with_name("warmup.log")),
+            }
         )
 
     async def wait_ready(self) -> dict[str, Any]:
@@ -169,6 +190,7 @@ class ZygoteRunner:
     async def launch(self, step: StepProcess) -> Handle:
         handle = Handle()
         self._handles[step.key] = handle
+        self._status_files[step.key] = _status_path(step)
         await self._send(
             {
                 "op": "run",
@@ -178,6 +200,7 @@ class ZygoteRunner:
                 "env": step.env,
                 "cwd": str(step.cwd),
                 "log": str(step.log_path),
+                "status": str(_status_path(step)),
             }
         )
         handle.pid = await handle.started
@@ -220,9 +243,28 @@ class ZygoteRunner:
         elif kind == "started" and (handle := self._handles.get(event["id"])):
             if not handle.started.done():
                 handle.started.set_result(int(event["pid"]))
+                self._watch_exit(event["id"], int(event["pid"]))
         elif kind == "exited" and (handle := self._handles.pop(event["id"], None)):
             if not handle.exited.done():
                 handle.exited.set_result(int(event["code"]))
+
+    def _watch_exit(self, key: str, pid: int) -> None:
+        """Notice the step's exit through a pidfd instead of waiting for the zygote to report
+        it: the zygote may be busy warming up in-process for a few seconds."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd here, or already reaped: the event comes
+            return
+        loop = asyncio.get_running_loop()
+
+        def exited() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            handle = self._handles.pop(key, None)
+            if handle is not None and not handle.exited.done():
+                handle.exited.set_result(_read_status(self._status_files.pop(key, None)))
+
+        loop.add_reader(pidfd, exited)
 
     def _fail_pending(self, error: Exception) -> None:
         if self._ready is not None and not self._ready.done():

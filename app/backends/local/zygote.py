@@ -96,17 +96,18 @@ def _open_tracking_store(tracking_uri: str) -> None:
 
 
 def _warm(request: dict[str, Any]) -> dict[str, Any]:
+    """Run the throwaway steps in this process (their output goes to the warm-up log), then
+    open the real store and forget the state they left behind."""
     started = time.perf_counter()
     error: str | None = None
     saved_env = dict(os.environ)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    sink = os.open(request.get("log") or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     saved_out, saved_err = os.dup(1), os.dup(2)
-    _import_all(request.get("modules", []))
     try:
         # The throwaway steps write to stdout; keep the protocol stream clean.
         sys.stdout.flush()
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
+        os.dup2(sink, 1)
+        os.dup2(sink, 2)
         for step in request.get("steps", []):
             os.environ.update(step.get("env", {}))
             cwd = os.getcwd()
@@ -123,7 +124,7 @@ def _warm(request: dict[str, Any]) -> dict[str, Any]:
         sys.stderr.flush()
         os.dup2(saved_out, 1)
         os.dup2(saved_err, 2)
-        for fd in (devnull, saved_out, saved_err):
+        for fd in (sink, saved_out, saved_err):
             os.close(fd)
         os.environ.clear()
         os.environ.update(saved_env)
@@ -137,20 +138,6 @@ def _warm(request: dict[str, Any]) -> dict[str, Any]:
         "warm_seconds": round(time.perf_counter() - started, 3),
         "warm_error": error,
     }
-
-
-def _import_all(modules: list[str]) -> None:
-    """Import what the components import lazily at run time (model saving, plotting, the
-    registry), so no child pays for it again; a module that fails to import is skipped."""
-    import importlib
-
-    for name in modules:
-        if name in sys.modules:
-            continue
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: S112 - optional: the child imports what it really needs
-            continue
 
 
 def _child(request: dict[str, Any]) -> None:
@@ -177,7 +164,12 @@ def _child(request: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
-        os._exit(code & 0xFF if code >= 0 else 1)
+        code = code & 0xFF if code >= 0 else 1
+        if request.get("status"):
+            with contextlib.suppress(OSError):
+                with open(request["status"], "w") as status:
+                    status.write(str(code))
+        os._exit(code)
 
 
 def serve() -> None:
