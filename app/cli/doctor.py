@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import logging
 import os
 from pathlib import Path
 
@@ -79,6 +80,9 @@ async def _direct(args: argparse.Namespace) -> int:
             raise CliError(
                 f"the Azure ML pre-flight is unavailable in this installation: {error}", EXIT_RUN_FAILED
             ) from None
+        # azure-identity logs every failed credential of its chain as a multi-line warning;
+        # the report below already says in one line what went wrong.
+        logging.getLogger("azure").setLevel(logging.ERROR)
         report = await (
             preflight(settings, compute=args.compute_name) if args.compute_name else preflight(settings)
         )

@@ -20,16 +20,24 @@ FINAL = frozenset({"completed", "failed", "canceled"})
 class Progress(Protocol):
     #: Seconds between snapshots; the long-poll still returns at once when the run ends.
     interval: float
+    #: Seconds between redraws while a long-poll is in flight (None: draw on snapshots only).
+    redraw: float | None
 
     def update(self, run: Json) -> None: ...
+
+    def tick(self) -> None: ...
 
 
 class Silent:
     """--json: nothing between the request and the answer; poll rarely, since only the end matters."""
 
     interval = 120.0
+    redraw: float | None = None
 
     def update(self, run: Json) -> None:
+        return None
+
+    def tick(self) -> None:
         return None
 
 
@@ -41,11 +49,15 @@ class LineProgress:
     """One line per change, so logs of CI jobs read as a timeline."""
 
     interval = 1.0
+    redraw: float | None = None
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.start = time.monotonic()
         self.seen: dict[str, str] = {}
+
+    def tick(self) -> None:
+        return None
 
     def update(self, run: Json) -> None:
         stamp = f"[{time.monotonic() - self.start:6.1f}s]"
@@ -64,7 +76,10 @@ class LineProgress:
 class LiveProgress:
     """A block of lines redrawn in place: one per step, with a spinner and running times."""
 
-    interval = 0.25
+    # One request a second keeps the server's access log readable; the spinner and the
+    # running times are redrawn locally in between.
+    interval = 1.0
+    redraw: float | None = 0.2
     SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
     ASCII_SPIN = "|/-\\"
 
@@ -73,6 +88,7 @@ class LiveProgress:
         self.start = time.monotonic()
         self.drawn = 0
         self.ticks = 0
+        self.last: Json | None = None
         unicode = (getattr(stream, "encoding", None) or "").lower().replace("-", "").startswith("utf")
         self.spin = self.SPIN if unicode else self.ASCII_SPIN
         self.marks = (
@@ -97,7 +113,12 @@ class LiveProgress:
             return seconds(max(0.0, (datetime.now(UTC) - started).total_seconds())) or ""
         return ""
 
+    def tick(self) -> None:
+        if self.last is not None:
+            self.update(self.last)
+
     def update(self, run: Json) -> None:
+        self.last = run
         self.ticks += 1
         steps = run.get("steps", [])
         width = max((len(s["name"]) for s in steps), default=0)

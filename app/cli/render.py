@@ -101,7 +101,7 @@ def run_details(run: Json) -> str:
             ("model", run.get("model_name")),
             ("data asset", f"{asset.get('name')}:{asset.get('version')}"),
             ("hyperparameters", ", ".join(f"{k}={v}" for k, v in params.items())),
-            ("promotion", f"{rule.get('metric')} by at least {rule.get('min_improvement')}"),
+            ("promotion", f"{rule.get('metric')} must improve by at least {rule.get('min_improvement')}"),
             ("compute", run.get("compute")),
             ("environment", run.get("environment")),
             ("pipeline", run.get("pipeline_name")),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from app.cli import render
@@ -14,6 +16,8 @@ from app.cli.progress import make_progress
 
 # The server caps one long-poll at 300 s; longer waits are several polls.
 MAX_POLL_SECONDS = 300.0
+# With --local, how long Ctrl-C waits for the canceled run to be recorded as ended.
+CANCEL_SECONDS = 10.0
 
 
 def build_body(args: argparse.Namespace) -> Json:
@@ -46,7 +50,7 @@ def build_body(args: argparse.Namespace) -> Json:
 
 
 async def follow(
-    api: Api, run: Json, *, quiet: bool, give_up_after: float | None = None, resumable: bool = True
+    api: Api, run: Json, *, quiet: bool, give_up_after: float | None = None, local: bool = False
 ) -> Json:
     """Long-poll the run until it ends (or `give_up_after` seconds pass), feeding the progress display."""
     progress = make_progress(sys.stdout, quiet=quiet)
@@ -59,10 +63,22 @@ async def follow(
                 poll = min(poll, deadline - time.monotonic())
                 if poll <= 0:
                     break
-            run = await api.wait(run["id"], max(poll, 0.05))
+            request = asyncio.ensure_future(api.wait(run["id"], max(poll, 0.05)))
+            try:
+                while not (await asyncio.wait({request}, timeout=progress.redraw))[0]:
+                    progress.tick()
+            finally:
+                request.cancel()  # only does something when we are being interrupted
+            run = request.result()
             progress.update(run)
-    except asyncio.CancelledError:
-        if resumable:
+    except asyncio.CancelledError:  # Ctrl-C
+        if local:
+            # Left alone, the run would resume at the next start on this data directory.
+            with contextlib.suppress(CliError):
+                await api.cancel(run["id"])
+                run = await api.wait(run["id"], CANCEL_SECONDS)  # so the store records the end
+            print(f"\n{run['id']} {run['status']}", file=sys.stderr)
+        else:
             print(
                 f"\nstill {run['status']}: follow it again with `trainctl runs wait {run['id']}`, "
                 f"or stop it with `trainctl runs cancel {run['id']}`",
@@ -72,15 +88,14 @@ async def follow(
     return run
 
 
-async def _optional(call: Any) -> Json | None:
+async def _optional(call: Awaitable[Json]) -> Json | None:
     """A summary part that may legitimately not exist (no outcome for a failed run)."""
     try:
-        result: Json = await call
+        return await call
     except ApiProblem as problem:
         if 400 <= problem.status < 500:
             return None
         raise
-    return result
 
 
 async def summarize(api: Api, run: Json, *, as_json: bool) -> int:
@@ -132,5 +147,5 @@ async def submit_command(args: argparse.Namespace) -> int:
                     f"follow it: trainctl runs wait {run['id']}"
                 )
             return EXIT_OK
-        run = await follow(api, run, quiet=as_json, resumable=not args.local)
+        run = await follow(api, run, quiet=as_json, local=args.local)
         return await summarize(api, run, as_json=as_json)

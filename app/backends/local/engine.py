@@ -115,9 +115,11 @@ class LocalEngine:
         execution.canceled = True
         for handle in list(execution.handles.values()):
             handle.kill()
+        self._changed(execution)
         if execution.task is not None:
+            # Usually over in milliseconds; the reconciler records the end whenever it comes.
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait({execution.task}, timeout=10)
+                await asyncio.wait({execution.task}, timeout=2)
 
     async def wait(self, run_id: str) -> RunState:
         task = self._runs[run_id].task
@@ -382,6 +384,8 @@ class LocalEngine:
         try:
             handle = await self.runner.launch(process)
             execution.handles[plan.name] = handle
+            if execution.canceled:  # canceled while the step was being started
+                handle.kill()
             code = await handle.exited
         except RuntimeError as error:
             code = -1

@@ -169,6 +169,9 @@ class ZygoteRunner:
                 limit=1 << 20,
             )
         self._ready = asyncio.get_running_loop().create_future()
+        # Nobody may be waiting when the zygote dies at start-up; the error is reported by
+        # whoever awaits it later, so don't let asyncio call it "never retrieved".
+        self._ready.add_done_callback(lambda f: None if f.cancelled() else f.exception())
         self._reader = asyncio.get_running_loop().create_task(self._read_events())
 
     async def warm(self, steps: list[dict[str, Any]]) -> None:
