@@ -43,13 +43,28 @@ def median(values: list[float]) -> float:
 
 
 def floor_seconds(data: Path, scratch: Path, repeats: int) -> list[float]:
-    return [timed([sys.executable, str(FLOOR), str(data), str(scratch / f"floor-{i}")]) for i in range(repeats)]
+    return [
+        timed([sys.executable, str(FLOOR), str(data), str(scratch / f"floor-{i}")]) for i in range(repeats)
+    ]
 
 
 def one_shot_seconds(scratch: Path, repeats: int) -> list[float]:
     return [
-        timed([sys.executable, "-m", "app", "pipeline", "--local", "--data-dir", str(scratch / f"oneshot-{i}"),
-               "--model_name", "bench-oneshot", "--json"], cwd=ROOT)
+        timed(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "pipeline",
+                "--local",
+                "--data-dir",
+                str(scratch / f"oneshot-{i}"),
+                "--model_name",
+                "bench-oneshot",
+                "--json",
+            ],
+            cwd=ROOT,
+        )
         for i in range(repeats)
     ]
 
@@ -85,9 +100,7 @@ def service_figures(scratch: Path, repeats: int, load: bool) -> dict[str, Any]:
             post_to_outcome(client, body)  # first run on the service: not counted
             fresh = [post_to_outcome(client, {**body, "force_rerun": True}) for _ in range(repeats)]
             figures["warm_pipeline_s"] = [round(t, 3) for t, _ in fresh]
-            figures["warm_steps_s"] = {
-                s["name"]: s["duration_seconds"] for s in fresh[-1][1]["steps"]
-            }
+            figures["warm_steps_s"] = {s["name"]: s["duration_seconds"] for s in fresh[-1][1]["steps"]}
             reused = [post_to_outcome(client, body) for _ in range(repeats)]
             assert all(s["reused"] for _, run in reused for s in run["steps"])
             figures["reused_pipeline_s"] = [round(t, 3) for t, _ in reused]
@@ -96,8 +109,16 @@ def service_figures(scratch: Path, repeats: int, load: bool) -> dict[str, Any]:
                 status = run_load(service.port, f"/v1/training-runs/{run_id}", rate=500, seconds=10)
                 figures["status_get_at_500rps"] = status.summary()
                 submit_body = json.dumps({"kind": "job", "model_name": "bench-submit"}).encode()
-                submit = run_load(service.port, "/v1/training-runs", rate=20, seconds=10, method="POST",
-                                  body=submit_body, processes=1, connections=4)
+                submit = run_load(
+                    service.port,
+                    "/v1/training-runs",
+                    rate=20,
+                    seconds=10,
+                    method="POST",
+                    body=submit_body,
+                    processes=1,
+                    connections=4,
+                )
                 figures["submit_at_20rps"] = submit.summary()
     finally:
         service.stop()
@@ -113,13 +134,18 @@ def queue_figures(scratch: Path, runs: int) -> dict[str, Any]:
             memory = PeakMemory(service.proc.pid).start()
             started = time.perf_counter()
             ids = [
-                client.post("/v1/training-runs", json={
-                    "model_name": "bench-queue", "hyperparameters": {"reg_rate": round(0.001 * (i + 1), 4)},
-                }).json()["id"]
+                client.post(
+                    "/v1/training-runs",
+                    json={
+                        "model_name": "bench-queue",
+                        "hyperparameters": {"reg_rate": round(0.001 * (i + 1), 4)},
+                    },
+                ).json()["id"]
                 for i in range(runs)
             ]
             statuses = [
-                client.get(f"/v1/training-runs/{r}/wait", params={"timeout": 300}).json()["status"] for r in ids
+                client.get(f"/v1/training-runs/{r}/wait", params={"timeout": 300}).json()["status"]
+                for r in ids
             ]
             elapsed = time.perf_counter() - started
             peak = memory.stop()
@@ -134,7 +160,9 @@ def queue_figures(scratch: Path, runs: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-queue", action="store_true")
@@ -146,7 +174,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trainctl-bench-") as tmp:
         scratch = Path(tmp)
         data = Path(write_csv(scratch / "diabetes.csv", rows=10_000, seed=42))  # = the default asset
-        results: dict[str, Any] = {"floor_s": [round(t, 3) for t in floor_seconds(data, scratch, args.repeats)]}
+        results: dict[str, Any] = {
+            "floor_s": [round(t, 3) for t in floor_seconds(data, scratch, args.repeats)]
+        }
         results["one_shot_cli_s"] = [round(t, 3) for t in one_shot_seconds(scratch, args.repeats)]
         results.update(service_figures(scratch, args.repeats, load=not args.skip_load))
         if not args.skip_queue:
@@ -168,23 +198,53 @@ def report(results: dict[str, Any], floor: float) -> None:
     ratios = results["ratios"]
     rows = [
         ("one-process floor (floor.py)", f"{floor:.2f} s", "1.00x", ""),
-        ("warm service: POST -> outcome, fresh", f"{median(results['warm_pipeline_s']):.2f} s",
-         f"{ratios['warm_pipeline_vs_floor']:.3f}x", "target <= 0.25x"),
-        ("warm service: fully reused re-run", f"{median(results['reused_pipeline_s']):.3f} s",
-         f"{ratios['reused_pipeline_vs_floor']:.3f}x", "target <= 0.05x"),
-        ("one-shot CLI incl. engine start-up", f"{median(results['one_shot_cli_s']):.2f} s",
-         f"{ratios['one_shot_cli_vs_floor']:.3f}x", "target <= 1.0x"),
+        (
+            "warm service: POST -> outcome, fresh",
+            f"{median(results['warm_pipeline_s']):.2f} s",
+            f"{ratios['warm_pipeline_vs_floor']:.3f}x",
+            "target <= 0.25x",
+        ),
+        (
+            "warm service: fully reused re-run",
+            f"{median(results['reused_pipeline_s']):.3f} s",
+            f"{ratios['reused_pipeline_vs_floor']:.3f}x",
+            "target <= 0.05x",
+        ),
+        (
+            "one-shot CLI incl. engine start-up",
+            f"{median(results['one_shot_cli_s']):.2f} s",
+            f"{ratios['one_shot_cli_vs_floor']:.3f}x",
+            "target <= 1.0x",
+        ),
     ]
     if "status_get_at_500rps" in results:
         s, p = results["status_get_at_500rps"], results["submit_at_20rps"]
-        rows.append(("status GET at 500 req/s", f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms",
-                     f"{s['rate_per_s']} req/s", "target p99 < 10 ms"))
-        rows.append(("submit POST at 20 req/s", f"p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms",
-                     f"{p['rate_per_s']} req/s", "target p99 < 50 ms"))
+        rows.append(
+            (
+                "status GET at 500 req/s",
+                f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms",
+                f"{s['rate_per_s']} req/s",
+                "target p99 < 10 ms",
+            )
+        )
+        rows.append(
+            (
+                "submit POST at 20 req/s",
+                f"p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms",
+                f"{p['rate_per_s']} req/s",
+                "target p99 < 50 ms",
+            )
+        )
     if "queue" in results:
         q = results["queue"]
-        rows.append((f"{q['queued_runs']} queued pipelines", f"{q['completed']} completed in {q['seconds']} s",
-                     f"peak {q['peak_pss_mb']} MB (PSS)", "goal < 1536 MB"))
+        rows.append(
+            (
+                f"{q['queued_runs']} queued pipelines",
+                f"{q['completed']} completed in {q['seconds']} s",
+                f"peak {q['peak_pss_mb']} MB (PSS)",
+                "goal < 1536 MB",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     for name, value, ratio, target in rows:
         print(f"{name:<{width}}  {value:<28} {ratio:<16} {target}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AssetsDep
 from app.api.errors import InvalidInput, problem_responses
@@ -19,14 +19,22 @@ router = APIRouter(prefix="/v1/data-assets", tags=["data assets"])
 AssetName = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
 
-@router.get("", response_model=DataAssetList, summary="All data assets and their versions",
-            responses=problem_responses(401, 403))
+@router.get(
+    "",
+    response_model=DataAssetList,
+    summary="All data assets and their versions",
+    responses=problem_responses(401, 403),
+)
 async def list_assets(assets: AssetsDep) -> DataAssetList:
     return DataAssetList(items=assets.list())
 
 
-@router.get("/{name}", response_model=DataAssetSummary, summary="One data asset's versions",
-            responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/{name}",
+    response_model=DataAssetSummary,
+    summary="One data asset's versions",
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def get_asset(name: AssetName, assets: AssetsDep) -> DataAssetSummary:
     return assets.get(name)
 
@@ -45,7 +53,11 @@ async def get_asset(name: AssetName, assets: AssetsDep) -> DataAssetSummary:
                         "type": "object",
                         "required": ["name", "file"],
                         "properties": {
-                            "name": {"type": "string", "maxLength": 128, "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"},
+                            "name": {
+                                "type": "string",
+                                "maxLength": 128,
+                                "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                            },
                             "file": {"type": "string", "format": "binary"},
                             "description": {"type": "string", "maxLength": 1000},
                         },
@@ -104,4 +116,3 @@ def _valid_name(name: str) -> bool:
     except ValidationError:
         return False
     return True
-

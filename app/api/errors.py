@@ -127,8 +127,14 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         return problem_response(
-            error.status, error.slug, error.title, error.detail, request,
-            invalid=error.invalid, headers=error.headers, extra=error.extra,
+            error.status,
+            error.slug,
+            error.title,
+            error.detail,
+            request,
+            invalid=error.invalid,
+            headers=error.headers,
+            extra=error.extra,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -172,7 +178,11 @@ def install_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
-            500, "internal-error", "Internal error", "An unexpected error occurred; see the service log.", request
+            500,
+            "internal-error",
+            "Internal error",
+            "An unexpected error occurred; see the service log.",
+            request,
         )
 
 

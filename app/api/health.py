@@ -51,7 +51,9 @@ async def readyz(repo: RepoDep, backend: BackendDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/v1/backend", response_model=BackendRead, summary="Which backend, workspace and identity are in use")
+@router.get(
+    "/v1/backend", response_model=BackendRead, summary="Which backend, workspace and identity are in use"
+)
 async def backend_info(backend: BackendDep, settings: SettingsDep) -> BackendRead:
     info = backend.describe()
     return BackendRead(kind=info.kind, details=info.details)

@@ -50,7 +50,9 @@ async def get_model(
 ) -> ModelRead:
     model = await backend.model(name)
     if model is None:
-        raise NotFound(f"no registered model named {name!r}; a pipeline run registers it when it promotes one")
+        raise NotFound(
+            f"no registered model named {name!r}; a pipeline run registers it when it promotes one"
+        )
     return ModelRead(
         name=model.name,
         champion_version=model.champion_version,

@@ -46,7 +46,11 @@ MAX_WAIT_SECONDS = 300.0
     responses=problem_responses(401, 403, 409, 413, 422, 429),
 )
 async def submit_run(
-    body: TrainingRunCreate, runs: RunsDep, request: Request, response: Response, idempotency_key: IdempotencyKey = None
+    body: TrainingRunCreate,
+    runs: RunsDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> TrainingRunRead:
     row, created = runs.submit(body, idempotency_key)
     response.headers["Location"] = str(request.url_for("get_run", run_id=row.id).path)
@@ -66,7 +70,9 @@ async def list_runs(
     status: RunStatus | None = None,
     experiment_name: Annotated[str | None, Query(max_length=128)] = None,
     model_name: Annotated[str | None, Query(max_length=128)] = None,
-    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunList:
     rows = runs.list_runs(
@@ -150,7 +156,10 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, request: Request) -> Arti
     base = str(request.url_for("list_artifacts", run_id=run_id).path)
     return ArtifactList(
         run_id=run_id,
-        items=[ArtifactRead(path=a.path, size=a.size, media_type=a.media_type, url=f"{base}/{a.path}") for a in items],
+        items=[
+            ArtifactRead(path=a.path, size=a.size, media_type=a.media_type, url=f"{base}/{a.path}")
+            for a in items
+        ],
     )
 
 
@@ -158,7 +167,10 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, request: Request) -> Arti
     "/{run_id}/artifacts/{path:path}",
     summary="One artifact (plots are image/png)",
     response_class=FileResponse,
-    responses={200: {"content": {"image/png": {}, "application/octet-stream": {}}}, **problem_responses(401, 403, 404, 422)},
+    responses={
+        200: {"content": {"image/png": {}, "application/octet-stream": {}}},
+        **problem_responses(401, 403, 404, 422),
+    },
 )
 async def get_artifact(run_id: RunId, path: str, runs: RunsDep) -> FileResponse:
     file = await runs.artifact(run_id, path)
@@ -174,6 +186,8 @@ async def get_artifact(run_id: RunId, path: str, runs: RunsDep) -> FileResponse:
 async def run_logs(
     run_id: RunId,
     runs: RunsDep,
-    step: Annotated[str, Query(max_length=64, description="train-model, evaluate-model or register-model")] = "train-model",
+    step: Annotated[
+        str, Query(max_length=64, description="train-model, evaluate-model or register-model")
+    ] = "train-model",
 ) -> LogsRead:
     return LogsRead(run_id=run_id, step=step, text=await runs.logs(run_id, step))

@@ -33,7 +33,9 @@ class DataAssets:
 
         with tempfile.TemporaryDirectory(dir=self.data_dir) as scratch:
             path = write_csv(Path(scratch) / "data.csv", rows=10_000, seed=42)
-            self._register(DEFAULT_ASSET, Path(path), "generated", "built-in sample: 10,000 generated rows, seed 42")
+            self._register(
+                DEFAULT_ASSET, Path(path), "generated", "built-in sample: 10,000 generated rows, seed 42"
+            )
 
     def upload(self, name: str, stream: BinaryIO, description: str | None) -> DataAssetRead:
         self.assets_dir.mkdir(parents=True, exist_ok=True)
@@ -76,8 +78,10 @@ class DataAssets:
             summary = validate_csv(source)
         except SchemaError as error:
             field = "file" if kind == "upload" else "body.path"
-            raise InvalidInput(f"the CSV does not match the diabetes-diagnostics schema: {error}",
-                               invalid=[(field, str(error))]) from None
+            raise InvalidInput(
+                f"the CSV does not match the diabetes-diagnostics schema: {error}",
+                invalid=[(field, str(error))],
+            ) from None
         # Content-addressed file name: the path is known before the version number is.
         target = self.assets_dir / name / f"{summary.sha256}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +120,9 @@ class DataAssets:
         row = self.repo.data_asset(name, None if version == "latest" else int(version))
         if row is None:
             known = sorted({r.name for r in self.repo.data_assets()})
-            what = f"data asset {name!r}" if version == "latest" else f"version {version} of data asset {name!r}"
+            what = (
+                f"data asset {name!r}" if version == "latest" else f"version {version} of data asset {name!r}"
+            )
             raise InvalidInput(
                 f"{what} does not exist (known assets: {', '.join(known) or 'none'}); "
                 "register it with POST /v1/data-assets",

@@ -98,7 +98,11 @@ def run_read(row: RunRow) -> TrainingRunRead:
 
 def outcome_record(outcome: Outcome) -> dict[str, Any]:
     def ref(model: Any) -> dict[str, Any] | None:
-        return None if model is None else {"name": model.name, "version": model.version, "metrics": model.metrics}
+        return (
+            None
+            if model is None
+            else {"name": model.name, "version": model.version, "metrics": model.metrics}
+        )
 
     return {
         "deploy": outcome.deploy,

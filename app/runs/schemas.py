@@ -74,7 +74,9 @@ class TrainingRunCreate(Strict):
     model_name: Name = "diabetes-classifier"
     data_asset: DataAssetSelector = Field(default_factory=DataAssetSelector)
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
-    compute: Name | None = Field(default=None, description="Compute target (used on Azure ML, recorded locally).")
+    compute: Name | None = Field(
+        default=None, description="Compute target (used on Azure ML, recorded locally)."
+    )
     step_compute: dict[StepName, Name] = Field(
         default_factory=dict, description="Per-step compute overrides, e.g. train on a GPU cluster."
     )
@@ -84,7 +86,9 @@ class TrainingRunCreate(Strict):
     pipeline_name: Name | None = None
     promotion: PromotionRule = Field(default_factory=PromotionRule)
     force_rerun: bool = False
-    callback_url: AnyHttpUrl | None = Field(default=None, description="Receives one signed POST when the run ends.")
+    callback_url: AnyHttpUrl | None = Field(
+        default=None, description="Receives one signed POST when the run ends."
+    )
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=50)
 
 

@@ -25,7 +25,6 @@ from app.runs.schemas import OutcomeRead, RunMetricsRead, StepMetrics, TrainingR
 from app.store.repository import IdempotencyConflict, Repository, RunFilter, utcnow
 from app.store.tables import RunRow
 
-
 READ_CACHE_SIZE = 10_000
 
 
@@ -56,8 +55,10 @@ class RunsService:
 
     def submit(self, body: TrainingRunCreate, idempotency_key: str | None) -> tuple[RunRow, bool]:
         if not self.accepting:
-            raise Conflict("the service is shutting down and takes no new runs; retry shortly",
-                           headers={"Retry-After": "10"})
+            raise Conflict(
+                "the service is shutting down and takes no new runs; retry shortly",
+                headers={"Retry-After": "10"},
+            )
         request = body.model_dump(mode="json")
         request_hash = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         if idempotency_key is not None:
@@ -167,7 +168,9 @@ class RunsService:
                 f"(GET /v1/training-runs/{run_id}/wait blocks until then)"
             )
         if row.outcome is None:
-            raise Conflict(f"run {run_id} ended {row.status} before a promotion decision: {row.error or 'no detail'}")
+            raise Conflict(
+                f"run {run_id} ended {row.status} before a promotion decision: {row.error or 'no detail'}"
+            )
         return outcome_read(run_id, row.outcome)
 
     def step_runs(self, row: RunRow) -> dict[str, str]:
@@ -203,7 +206,9 @@ class RunsService:
         row = self.get(run_id)
         names = [s.name for s in row.steps]
         if step not in names:
-            raise InvalidInput(f"run {run_id} has no step {step!r}", invalid=[("query.step", f"one of {names}")])
+            raise InvalidInput(
+                f"run {run_id} has no step {step!r}", invalid=[("query.step", f"one of {names}")]
+            )
         try:
             return await self.backend.logs(self.spec(row), row.backend_job_name or run_id, step)
         except KeyError:

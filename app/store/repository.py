@@ -124,7 +124,9 @@ class Repository:
         with self._sessions() as session:
             return {status: int(n) for status, n in session.execute(query)}
 
-    def set_submitted(self, run_id: str, backend_job_name: str, studio_url: str | None, raw_status: str) -> None:
+    def set_submitted(
+        self, run_id: str, backend_job_name: str, studio_url: str | None, raw_status: str
+    ) -> None:
         with self._run_tx(run_id) as session:
             row = session.get(RunRow, run_id)
             if row is None:

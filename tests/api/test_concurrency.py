@@ -29,8 +29,10 @@ def test_200_concurrent_posts_with_one_key_create_one_run(service: ServiceProces
         limits = httpx.Limits(max_connections=200)
         async with httpx.AsyncClient(base_url=service.url, timeout=60, limits=limits) as client:
             return await asyncio.gather(
-                *(client.post("/v1/training-runs", json=body, headers={"Idempotency-Key": "k-200"})
-                  for _ in range(200))
+                *(
+                    client.post("/v1/training-runs", json=body, headers={"Idempotency-Key": "k-200"})
+                    for _ in range(200)
+                )
             )
 
     responses = asyncio.run(hammer())
@@ -63,4 +65,7 @@ def test_full_queue_answers_429_with_retry_after(service: ServiceProcess) -> Non
             done = client.get(f"/v1/training-runs/{run.json()['id']}/wait", params={"timeout": 180}).json()
             assert done["status"] == "completed"
         # Room again once the queue drained.
-        assert client.post("/v1/training-runs", json={"kind": "job", "model_name": "queue-limit"}).status_code == 202
+        assert (
+            client.post("/v1/training-runs", json={"kind": "job", "model_name": "queue-limit"}).status_code
+            == 202
+        )

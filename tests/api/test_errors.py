@@ -46,7 +46,9 @@ def test_unknown_data_asset_and_version(api: AppThread) -> None:
     assert missing.status_code == 422
     assert "body.data_asset" in invalid_names(missing)
     assert "nope" in missing.json()["detail"]
-    version = api.post("/v1/training-runs", json={"data_asset": {"name": "diabetes-diagnostics", "version": "999"}})
+    version = api.post(
+        "/v1/training-runs", json={"data_asset": {"name": "diabetes-diagnostics", "version": "999"}}
+    )
     assert version.status_code == 422
     assert "999" in version.json()["detail"]
 

@@ -14,7 +14,9 @@ def pipeline(model: str, **extra: Any) -> dict[str, Any]:
     return {"kind": "pipeline", "model_name": model, "experiment_name": "api-tests", **extra}
 
 
-def test_pipeline_promotes_first_then_reuses_then_rejects_a_worse_model(api: AppThread, unique_model: str) -> None:
+def test_pipeline_promotes_first_then_reuses_then_rejects_a_worse_model(
+    api: AppThread, unique_model: str
+) -> None:
     # A reg_rate no other test uses: train must really run, not reuse another test's step.
     params = {"hyperparameters": {"reg_rate": 0.0123}}
     first = run_to_end(api, pipeline(unique_model, **params))
@@ -28,7 +30,11 @@ def test_pipeline_promotes_first_then_reuses_then_rejects_a_worse_model(api: App
     assert outcome["deploy"] is True
     assert outcome["reason"].startswith("no champion yet")
     assert outcome["champion_before"] is None
-    assert outcome["registered_model"] == {**outcome["registered_model"], "name": unique_model, "version": "1"}
+    assert outcome["registered_model"] == {
+        **outcome["registered_model"],
+        "name": unique_model,
+        "version": "1",
+    }
     assert outcome["champion_after"]["version"] == "1"
     assert outcome["promoted"] is True
     assert set(outcome["candidate_metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}

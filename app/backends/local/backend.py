@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from app.backends.base import (
+    EVALUATE_STEP,
+    REGISTER_STEP,
     ArtifactInfo,
     BackendInfo,
     ModelRef,
@@ -19,8 +22,6 @@ from app.backends.base import (
     RunSpec,
     RunState,
     Submitted,
-    EVALUATE_STEP,
-    REGISTER_STEP,
 )
 from app.backends.local import mlflow_reader
 from app.backends.local.engine import LocalEngine
@@ -102,7 +103,9 @@ class LocalBackend:
             self._stores_ready.set()
         if zygote is None:
             return
-        steps = await asyncio.to_thread(warm_plan, self.layout.runtime / "warmup", self.components_dir, template)
+        steps = await asyncio.to_thread(
+            warm_plan, self.layout.runtime / "warmup", self.components_dir, template
+        )
         await zygote.warm(steps)
         await self._report_warm(zygote)
 
@@ -153,8 +156,10 @@ class LocalBackend:
 
     async def ready(self) -> ReadyReport:
         checks = {"data_dir": "ok" if self.layout.root.is_dir() else f"{self.layout.root} is missing"}
-        checks["components"] = "ok" if (self.components_dir / "train" / "train.yml").is_file() else (
-            f"component definitions not found under {self.components_dir}"
+        checks["components"] = (
+            "ok"
+            if (self.components_dir / "train" / "train.yml").is_file()
+            else (f"component definitions not found under {self.components_dir}")
         )
         checks["mlflow_store"] = (
             self._store_error or "ok" if self._stores_ready.is_set() else "being prepared"
@@ -164,10 +169,8 @@ class LocalBackend:
         return ReadyReport(ready=ready, checks=checks)
 
     async def wait_for_change(self, timeout: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            pass
         self._changed.clear()
 
     def _engine(self) -> LocalEngine:
@@ -215,8 +218,12 @@ class LocalBackend:
         engine = self._engine()
         if not engine.knows(spec.run_id):
             return None
-        decision = _read_json(engine.outputs(spec.run_id, EVALUATE_STEP).get("evaluation_output"), "decision.json")
-        info = _read_json(engine.outputs(spec.run_id, REGISTER_STEP).get("register_output"), "model_info.json")
+        decision = _read_json(
+            engine.outputs(spec.run_id, EVALUATE_STEP).get("evaluation_output"), "decision.json"
+        )
+        info = _read_json(
+            engine.outputs(spec.run_id, REGISTER_STEP).get("register_output"), "model_info.json"
+        )
         if decision is None:
             return None
         return outcome_from_records(decision, info)
@@ -235,7 +242,9 @@ def _read_json(folder: Path | None, name: str) -> dict[str, Any] | None:
 def _model_ref(raw: dict[str, Any] | None) -> ModelRef | None:
     if not raw:
         return None
-    return ModelRef(name=str(raw["name"]), version=str(raw["version"]), metrics=dict(raw.get("metrics") or {}))
+    return ModelRef(
+        name=str(raw["name"]), version=str(raw["version"]), metrics=dict(raw.get("metrics") or {})
+    )
 
 
 def outcome_from_records(decision: dict[str, Any], info: dict[str, Any] | None) -> Outcome:
@@ -260,5 +269,3 @@ def outcome_from_records(decision: dict[str, Any], info: dict[str, Any] | None) 
         champion_after=champion_after,
         registered_model=registered,
     )
-
-

@@ -107,7 +107,8 @@ def _port(name: str, raw: dict[str, Any]) -> PortSpec:
 
 def load(path: Path) -> ComponentSpec:
     # Read on every use, so an edited YAML takes effect without a restart.
-    raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the safe loader, in C when available
+    raw = yaml.load(path.read_text(), Loader=loader)  # noqa: S506
     if not isinstance(raw, dict) or raw.get("type", "command") != "command":
         raise ComponentError(f"{path}: not a command component")
     try:

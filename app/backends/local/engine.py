@@ -137,9 +137,7 @@ class LocalEngine:
         """Start no new step; give running ones ``grace_seconds`` to finish, then kill them.
         Runs left unfinished stay non-final in the store and resume at the next start."""
         self._draining = True
-        exits = [
-            h.exited for e in self._runs.values() for h in e.handles.values() if not h.exited.done()
-        ]
+        exits = [h.exited for e in self._runs.values() for h in e.handles.values() if not h.exited.done()]
         if exits and grace_seconds > 0:
             await asyncio.wait(exits, timeout=grace_seconds)
         for execution in self._runs.values():
@@ -232,7 +230,7 @@ class LocalEngine:
             return await self._run_step_unlocked(execution, plan)
 
     async def _run_step_unlocked(self, execution: _Execution, plan: StepPlan) -> bool | None:
-        spec, step = execution.spec, execution.step(plan.name)
+        step = execution.step(plan.name)
         if self._draining:
             return None
         if execution.canceled:
@@ -303,7 +301,9 @@ class LocalEngine:
             self._file_digests[memo] = file_digest(path)
         return self._file_digests[memo]
 
-    def _find_reusable(self, execution: _Execution, plan: StepPlan, key: str) -> tuple[CacheEntry, bool] | None:
+    def _find_reusable(
+        self, execution: _Execution, plan: StepPlan, key: str
+    ) -> tuple[CacheEntry, bool] | None:
         spec = execution.spec
         own = self.cache.find_for_run(spec.run_id, plan.name, key)
         if own is not None and Path(own.outputs_dir).is_dir():
@@ -313,7 +313,9 @@ class LocalEngine:
         deterministic = componentspec.load(plan.component).is_deterministic
         if spec.force_rerun or not (deterministic or plan.reads_champion):
             return None
-        champion_now = champion_version(self.layout.mlflow_db, spec.model_name) if plan.reads_champion else None
+        champion_now = (
+            champion_version(self.layout.mlflow_db, spec.model_name) if plan.reads_champion else None
+        )
         for entry in self.cache.find(key):
             if not Path(entry.outputs_dir).is_dir():
                 continue
@@ -470,4 +472,3 @@ def last_error_line(log_path: Path) -> str | None:
         if lines:
             return lines[-1][:500]
     return None
-

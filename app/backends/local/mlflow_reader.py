@@ -42,7 +42,7 @@ class MlflowReader:
 
         # Created here with an explicit artifact root; MLflow's default is "./mlruns" of
         # whichever process happens to create the database.
-        SqlAlchemyStore(self.tracking_uri, artifacts.as_uri()).engine.dispose()
+        SqlAlchemyStore(self.tracking_uri, artifacts.as_uri()).engine.dispose()  # type: ignore[no-untyped-call]
         self.client().search_experiments(max_results=1)
         if template.exists():
             return
@@ -116,7 +116,9 @@ class MlflowReader:
                 )
             )
         versions.sort(key=lambda v: int(v.version))
-        return RegisteredModelInfo(name=name, champion_version=str(champion) if champion else None, versions=versions)
+        return RegisteredModelInfo(
+            name=name, champion_version=str(champion) if champion else None, versions=versions
+        )
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:

@@ -243,13 +243,13 @@ class ZygoteRunner:
         kind = event.get("ev")
         if kind == "ready" and self._ready is not None and not self._ready.done():
             self._ready.set_result(event)
-        elif kind == "started" and (handle := self._handles.get(event["id"])):
-            if not handle.started.done():
-                handle.started.set_result(int(event["pid"]))
-                self._watch_exit(event["id"], int(event["pid"]))
-        elif kind == "exited" and (handle := self._handles.pop(event["id"], None)):
-            if not handle.exited.done():
-                handle.exited.set_result(int(event["code"]))
+        elif kind == "started" and (handle := self._handles.get(event["id"])) and not handle.started.done():
+            handle.started.set_result(int(event["pid"]))
+            self._watch_exit(event["id"], int(event["pid"]))
+        elif (
+            kind == "exited" and (handle := self._handles.pop(event["id"], None)) and not handle.exited.done()
+        ):
+            handle.exited.set_result(int(event["code"]))
 
     def _watch_exit(self, key: str, pid: int) -> None:
         """Notice the step's exit through a pidfd instead of waiting for the zygote to report

@@ -45,8 +45,11 @@ def warm_plan(scratch: Path, components_dir: Path, template_db: Path | None = No
         for path in outputs[plan.name].values():
             path.mkdir(parents=True)
         inputs = {
-            name: str(outputs[b.step][b.output]) if isinstance(b, FromStep)
-            else str(b.path) if isinstance(b, FromFile) else b
+            name: str(outputs[b.step][b.output])
+            if isinstance(b, FromStep)
+            else str(b.path)
+            if isinstance(b, FromFile)
+            else b
             for name, b in plan.inputs.items()
         }
         argv = component.resolve(inputs, {k: str(v) for k, v in outputs[plan.name].items()})

@@ -61,7 +61,7 @@ def _reset_mlflow_globals() -> None:
     fluent = sys.modules.get("mlflow.tracking.fluent")
     if fluent is not None:
         with contextlib.suppress(Exception):
-            while getattr(fluent, "active_run")():
+            while fluent.active_run():
                 fluent.end_run()
         if hasattr(fluent, "_active_experiment_id"):
             fluent._active_experiment_id = None  # type: ignore[attr-defined]
@@ -166,9 +166,8 @@ def _child(request: dict[str, Any]) -> None:
             sys.stderr.flush()
         code = code & 0xFF if code >= 0 else 1
         if request.get("status"):
-            with contextlib.suppress(OSError):
-                with open(request["status"], "w") as status:
-                    status.write(str(code))
+            with contextlib.suppress(OSError), open(request["status"], "w") as status:
+                status.write(str(code))
         os._exit(code)
 
 

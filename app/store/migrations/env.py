@@ -12,8 +12,6 @@ if connection is None:  # `alembic` on the command line: use the URL from alembi
     engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "sqlite://")
     connection = engine.connect()
 
-context.configure(
-    connection=connection, target_metadata=Base.metadata, render_as_batch=True
-)
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

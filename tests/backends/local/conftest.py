@@ -31,7 +31,9 @@ def components(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="package")
-def backend(loop: LoopThread, tmp_path_factory: pytest.TempPathFactory, components: Path) -> Iterator[LocalBackend]:
+def backend(
+    loop: LoopThread, tmp_path_factory: pytest.TempPathFactory, components: Path
+) -> Iterator[LocalBackend]:
     layout = DataLayout(tmp_path_factory.mktemp("engine-data"))
     local = LocalBackend(layout, MemoryStepCache(), components_dir=components, max_parallel_steps=2)
     loop.run(local.start())

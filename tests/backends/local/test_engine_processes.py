@@ -53,7 +53,9 @@ SLEEPER_YML = dedent(
       out: {type: uri_folder}
     code: ./src
     environment: azureml:diabetes-classify@latest
-    command: python sleeper.py --seconds ${{inputs.seconds}} $[[--after ${{inputs.after}}]] --out ${{outputs.out}}
+    command: >-
+      python sleeper.py --seconds ${{inputs.seconds}}
+      $[[--after ${{inputs.after}}]] --out ${{outputs.out}}
     """
 )
 
@@ -87,7 +89,9 @@ def alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
-def test_cancel_kills_the_whole_process_group(loop: LoopThread, backend: LocalBackend, tmp_path: Path) -> None:
+def test_cancel_kills_the_whole_process_group(
+    loop: LoopThread, backend: LocalBackend, tmp_path: Path
+) -> None:
     component = sleeper_component(tmp_path)
     plan = [StepPlan("train-model", component, {"seconds": "60"})]
     engine = backend.engine
@@ -153,7 +157,9 @@ def test_independent_steps_run_in_parallel_within_the_limit(tmp_path: Path) -> N
         state = await engine.wait(f"run-par-{limit}")
         assert state.raw_status == "Completed", [(s.name, s.error) for s in state.steps]
         outputs = engine.outputs
-        return {n: json.loads((outputs(f"run-par-{limit}", n)["out"] / "times.json").read_text()) for n in "abc"}
+        return {
+            n: json.loads((outputs(f"run-par-{limit}", n)["out"] / "times.json").read_text()) for n in "abc"
+        }
 
     loop = LoopThread()
     try:
@@ -161,7 +167,9 @@ def test_independent_steps_run_in_parallel_within_the_limit(tmp_path: Path) -> N
         serial = loop.run(run_with(1))
     finally:
         loop.close()
-    overlap = min(parallel["a"]["end"], parallel["b"]["end"]) - max(parallel["a"]["start"], parallel["b"]["start"])
+    overlap = min(parallel["a"]["end"], parallel["b"]["end"]) - max(
+        parallel["a"]["start"], parallel["b"]["start"]
+    )
     assert overlap > 0.5, parallel
     assert parallel["c"]["start"] >= parallel["a"]["end"]  # dependency order
     assert serial["a"]["end"] <= serial["b"]["start"] or serial["b"]["end"] <= serial["a"]["start"], serial

@@ -97,7 +97,9 @@ def test_reuse_needs_the_champion_the_step_saw_or_left(
     assert champion_version(mlflow_db, "reuse-champion") == "2"
 
 
-def test_data_file_copy_with_same_bytes_is_reused(loop: LoopThread, backend: LocalBackend, tmp_path: Path) -> None:
+def test_data_file_copy_with_same_bytes_is_reused(
+    loop: LoopThread, backend: LocalBackend, tmp_path: Path
+) -> None:
     data = sample_csv(tmp_path / "data.csv", rows=1500, seed=15)
     run(loop, backend, data, "reuse-copy")
     copy = tmp_path / "copy.csv"
