@@ -158,6 +158,12 @@ class CallbackSender:
         task.add_done_callback(lambda _: self._deliveries.pop(run_id, None))
 
     async def _deliver(self, run_id: str) -> None:
+        try:
+            await self._deliver_until_settled(run_id)
+        except Exception:  # e.g. the store is briefly unavailable: the next sweep resumes it
+            log.exception("callback delivery for run %s stopped; it stays pending", run_id)
+
+    async def _deliver_until_settled(self, run_id: str) -> None:
         while True:
             row = self.repo.get_run(run_id)
             if row is None or not row.callback_url or row.callback_state != "pending":
@@ -212,9 +218,12 @@ class CallbackSender:
             SIGNATURE_HEADER: signature(self._secret, timestamp, body),
         }
         try:
-            async with self._sending, self._client.stream(
-                "POST", target.url, content=body, headers=headers, extensions=target.extensions
-            ) as response:
+            async with (
+                self._sending,
+                self._client.stream(
+                    "POST", target.url, content=body, headers=headers, extensions=target.extensions
+                ) as response,
+            ):
                 status = response.status_code  # the receiver's body is never read
         except httpx.HTTPError as error:
             return None, f"{type(error).__name__}: {error}"[:500], "retry"

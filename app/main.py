@@ -17,6 +17,7 @@ from app.backends.base import TrainingBackend
 from app.backends.factory import build_backend
 from app.callbacks import CallbackSender
 from app.data_assets.service import DataAssets
+from app.observability import install_observability, observe_finished_run
 from app.reconciler import Reconciler
 from app.runs.events import RunEvents
 from app.runs.service import RunsService
@@ -78,9 +79,10 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
             runs_service,
             events,
             poll_seconds=1.0 if settings.backend_kind == "local" else settings.azure_poll_seconds,
-            on_finished=[callbacks.on_finished],
+            on_finished=[callbacks.on_finished, observe_finished_run],
         )
         reconciler_box.append(reconciler)
+        runs_service.end_unsubmitted = reconciler.end
         app.state.services = Services(settings, repo, chosen, runs_service, assets)
         reconciler.start()
         callbacks.start()  # resumes callbacks left pending by an earlier process
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
             runs_service.accepting = False
             await chosen.close(settings.shutdown_grace_seconds)
             await reconciler.stop()
+            await callbacks.stop()  # undelivered callbacks stay pending for the next start
             engine.dispose()
 
     app = FastAPI(
@@ -113,4 +116,5 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
         guard,
         extra={("POST", "/v1/training-runs"): [Depends(callback_policy.submit_dependency())]},
     )
+    install_observability(app)  # last: its middleware wraps the size limit and auth too
     return app

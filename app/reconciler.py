@@ -156,6 +156,13 @@ class Reconciler:
             promoted_at=state.ended_at or utcnow(),
         )
 
+    async def end(self, run_id: str, status: RunStatus, raw: str, error: str) -> None:
+        """End a run that never reached the backend (canceled while queued), with the same
+        hooks (callbacks, metrics) as any other end."""
+        row = self.repo.get_run(run_id)
+        if row is not None:
+            await self._end(row, status, raw, error)
+
     async def _end(self, row: RunRow, status: RunStatus, raw: str, error: str) -> None:
         updated = self.repo.finish_run(row.id, status, raw, error)
         if updated is not None:

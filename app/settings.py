@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     port: int = 8000
 
     backend: Literal["auto", "local", "azureml"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Local engine
     max_parallel_steps: int = Field(default=2, ge=1, le=64)

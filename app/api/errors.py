@@ -155,10 +155,16 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 403: "forbidden"}.get(
-            error.status_code, "http-error"
+        slug = {
+            400: "bad-request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+        }.get(error.status_code, "http-error")
+        title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
+            error.status_code, "HTTP error"
         )
-        title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "HTTP error")
         return problem_response(
             error.status_code, slug, title, str(error.detail), request, headers=dict(error.headers or {})
         )

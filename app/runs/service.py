@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from app.api.errors import (
@@ -49,6 +49,9 @@ class RunsService:
         self._wake = wake_reconciler
         self.accepting = True
         self._read_cache: OrderedDict[str, bytes] = OrderedDict()
+        #: Ends a run the backend never saw; main wires it to the reconciler, so the usual
+        #: end-of-run hooks run. The default is only for a service without a reconciler.
+        self.end_unsubmitted: Callable[[str, RunStatus, str, str], Awaitable[None]] = self._end_directly
         repo.run_changed.append(self._forget_read)
 
     # -- submission -------------------------------------------------------------------------
@@ -136,6 +139,10 @@ class RunsService:
                 self._read_cache.popitem(last=False)
         return cached
 
+    async def _end_directly(self, run_id: str, status: RunStatus, raw: str, error: str) -> None:
+        self.repo.finish_run(run_id, status, raw, error)
+        self.events.finished(run_id)
+
     def _forget_read(self, run_id: str) -> None:
         self._read_cache.pop(run_id, None)
 
@@ -195,6 +202,10 @@ class RunsService:
 
     async def artifact(self, run_id: str, path: str) -> Path:
         row = self.get(run_id)
+        if "\0" in path:  # no file system takes it; answer like any other missing artifact
+            raise NotFound(
+                f"run {run_id} has no artifact {path!r}; GET /v1/training-runs/{run_id}/artifacts lists them"
+            )
         try:
             return await self.backend.artifact(self.step_runs(row), path)
         except KeyError:
@@ -219,8 +230,7 @@ class RunsService:
         if RunStatus(row.status).is_final:
             raise Conflict(f"run {run_id} already ended {row.status}")
         if row.backend_job_name is None:  # not handed to the backend yet: nothing runs to stop
-            self.repo.finish_run(run_id, RunStatus.CANCELED, "Canceled", "canceled before it started")
-            self.events.finished(run_id)
+            await self.end_unsubmitted(run_id, RunStatus.CANCELED, "Canceled", "canceled before it started")
         else:
             await self.backend.cancel(self.spec(row), row.backend_job_name)
         self._wake()

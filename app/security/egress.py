@@ -161,7 +161,8 @@ class CallbackPolicy:
 
 
 def _kind(address: IPAddress) -> str:
-    for kind in ("loopback", "private", "link_local", "multicast", "unspecified", "reserved"):
+    # Most specific first: loopback and link-local ranges also count as "private".
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "private", "reserved"):
         if getattr(address, f"is_{kind}", False):
             return kind.replace("_", "-")
     return "non-public"

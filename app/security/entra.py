@@ -78,7 +78,9 @@ class JwksCache:
             )
         found = self._keys.get(kid)
         if found is None:
-            raise TokenError(f"the token's signing key {kid!r} is not one of the tenant's published keys")
+            raise TokenError(
+                f"the token's signing key {kid[:64]!r} is not one of the tenant's published keys"
+            )
         return found
 
     async def _refresh(self, seen: float) -> None:
@@ -180,7 +182,10 @@ def validator_from_settings(settings: Settings, fetch: JwksFetcher = fetch_jwks)
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname or "")):
         # Keys fetched in clear text could be swapped by anyone on the path.
         raise SecurityConfigError("TRAINCTL_ENTRA_JWKS_URL must use https (http only on loopback)")
-    issuers = _split(settings.entra_issuer) or [f"{LOGIN}/{tenant}/v2.0", f"https://sts.windows.net/{tenant}/"]
+    issuers = _split(settings.entra_issuer) or [
+        f"{LOGIN}/{tenant}/v2.0",
+        f"https://sts.windows.net/{tenant}/",
+    ]
     return EntraTokenValidator(JwksCache(url, fetch), audiences=_split(audience), issuers=issuers)
 
 

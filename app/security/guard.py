@@ -8,6 +8,7 @@ that scheme and Swagger UI offers its Authorize button.
 # No `from __future__ import annotations` here: the dependencies below close over their
 # security scheme in Annotated metadata, which FastAPI must see evaluated.
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Protocol
 
@@ -99,7 +100,8 @@ class EntraAuthenticator:
         try:
             claims = await self.validator.validate(credential)
         except TokenError as error:
-            reason = str(error).replace('"', "'").replace("\\", "")
+            # The reason may quote the token's own header: keep the header value plain ASCII.
+            reason = re.sub(r'[^\x20-\x7e]|["\\]', "?", str(error))[:200]
             challenge = f'{self.challenge}, error="invalid_token", error_description="{reason}"'
             raise Unauthorized(str(error), headers={"WWW-Authenticate": challenge}) from None
         return Principal(name=caller_name(claims), role=Role.highest(roles_claim(claims)), via=self.via)
@@ -110,10 +112,6 @@ class Guard:
 
     def __init__(self, authenticator: Authenticator | None) -> None:
         self.authenticator = authenticator
-
-    @property
-    def mode(self) -> str:
-        return self.authenticator.via if self.authenticator else "none"
 
     def require(self, role: Role) -> Dependency:
         authenticator = self.authenticator

@@ -50,7 +50,12 @@ class BodySizeLimit:
         if declared.isdigit() and int(declared) > limit:
             error = BodyTooLarge(limit, setting)
             response = problem_response(
-                error.status, error.slug, error.title, error.detail, Request(scope), invalid=error.invalid,
+                error.status,
+                error.slug,
+                error.title,
+                error.detail,
+                Request(scope),
+                invalid=error.invalid,
                 headers={"Connection": "close"},
             )
             await response(scope, receive, send)

@@ -1,8 +1,8 @@
 """Includes the API routers with the guard each route needs.
 
-Routers are split route by route into groups (open, reader, submitter, admin) so the role is
-a dependency of the route itself: the OpenAPI document then marks exactly the protected
-operations, and a route nobody classified falls into the strictest group that fits.
+Each route is included on its own, with the guard for its role as a route dependency: the
+OpenAPI document then marks exactly the protected operations, open paths stay open, and a
+write nobody classified needs `admin`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
 
-from app.api.errors import problem_responses
+from app.api.errors import PROBLEM_JSON, Problem, problem_responses
 from app.security.guard import Guard
 from app.security.roles import OPEN_PATHS, Role, required_role
 
@@ -49,7 +49,15 @@ def include_guarded(
 
 
 def _documented(role: Role, guard: Guard) -> dict[int | str, dict[str, Any]]:
-    statuses = [413] if role > Role.READER else []  # bodies are size-limited
-    if guard.authenticator is not None:
-        statuses += [401, 403]
-    return problem_responses(*statuses)
+    statuses = [401, 403] if guard.authenticator is not None else []
+    documented = problem_responses(*statuses)
+    if role > Role.READER:
+        # Writes take bodies: size-limited (413), and refused as 400 when they cannot be
+        # decoded at all (not UTF-8, broken multipart framing, too many form fields).
+        documented.update(problem_responses(413))
+        documented[400] = {
+            "model": Problem,
+            "description": "The body could not be parsed",
+            "content": {PROBLEM_JSON: {}},
+        }
+    return documented

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -94,7 +95,12 @@ def test_logs_of_unknown_step(api: AppThread) -> None:
 
 def test_health_and_readiness(api: AppThread) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
+    deadline = time.monotonic() + 60
     ready = api.get("/readyz")
+    while ready.status_code == 503 and time.monotonic() < deadline:  # the MLflow store is being prepared
+        assert ready.json()["checks"]["mlflow_store"] == "being prepared", ready.json()
+        time.sleep(0.2)
+        ready = api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["store"] == "ok"
     backend = api.get("/v1/backend").json()

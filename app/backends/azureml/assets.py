@@ -84,6 +84,7 @@ class WorkspaceAssets:
         self.components_dir = components_dir
         self._components: dict[tuple[str, str], Any] = {}
         self._environments: dict[str, _Latest] = {}
+        self._verified: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, key: str) -> asyncio.Lock:
@@ -94,7 +95,7 @@ class WorkspaceAssets:
         """`azureml:name:version` for the requested environment, created if missing."""
         name, version, label = parse_asset_ref(requested)
         if version is not None:
-            return f"azureml:{name}:{version}"
+            return await self._pinned_environment(name, version)
         cached = self._environments.get(requested)
         if cached and time.monotonic() - cached.checked_at < LATEST_TTL_SECONDS:
             return cached.reference
@@ -107,6 +108,26 @@ class WorkspaceAssets:
             reference = f"azureml:{name}:{found}"
             self._environments[requested] = _Latest(reference, time.monotonic())
             return reference
+
+    async def _pinned_environment(self, name: str, version: str) -> str:
+        """A pinned version must exist: Azure ML would only refuse it when the job starts."""
+        reference = f"azureml:{name}:{version}"
+        if reference in self._verified:
+            return reference
+
+        def check() -> None:
+            try:
+                self._ml.environments.get(name, version=version)
+            except Exception as error:
+                if is_not_found(error):
+                    raise BackendError(
+                        f"environment {name}:{version} does not exist in the workspace"
+                    ) from error
+                raise
+
+        await self._calls.run(f"look up environment {reference}", check)
+        self._verified.add(reference)
+        return reference
 
     def _latest_environment(self, name: str, label: str) -> str | None:
         try:

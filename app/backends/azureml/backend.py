@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from .tracking import command_state, pipeline_state, raw_status, studio_url
 
 log = logging.getLogger(__name__)
 
+READY_CACHE_SECONDS = 15.0
+
 
 def default_components_dir() -> Path:
     return Path(app.__file__).resolve().parent.parent / "components"
@@ -59,6 +62,7 @@ class AzureMLBackend:
         self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir)
         self._tracking_uri = mlflow_tracking_uri
         self._reader: MlflowReader | None = None
+        self._ready: tuple[float, ReadyReport] | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -83,7 +87,14 @@ class AzureMLBackend:
         return BackendInfo(kind="azureml", details=details)
 
     async def ready(self) -> ReadyReport:
-        return await preflight(self.settings, credential=self.credential, ml_client=self._ml)
+        """The pre-flight, remembered briefly: readiness probes arrive every few seconds and
+        each pre-flight costs four ARM reads against the identity's throttling budget."""
+        now = time.monotonic()
+        if self._ready is not None and now - self._ready[0] < READY_CACHE_SECONDS:
+            return self._ready[1]
+        report = await preflight(self.settings, credential=self.credential, ml_client=self._ml)
+        self._ready = (now, report)
+        return report
 
     # -- submission --------------------------------------------------------------------------------
     async def submit(self, spec: RunSpec) -> Submitted:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar
@@ -158,7 +159,26 @@ def to_backend_error(error: BaseException, what: str) -> BackendError:
 
 
 def _first_line(error: BaseException) -> str:
+    """One readable sentence from an SDK error.
+
+    azure-ai-ml reports validation failures as a JSON document (`{"result": "Failed",
+    "errors": [{"message": ..., "path": ...}]}`) and HTTP errors as "(Code) message" plus
+    detail lines; the caller wants the messages, not the layout.
+    """
     text = str(error).strip() or type(error).__name__
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and isinstance(document.get("errors"), list):
+            parts = []
+            for item in document["errors"]:
+                message = str(item.get("message", "")).splitlines()[0] if isinstance(item, dict) else ""
+                path = item.get("path") if isinstance(item, dict) else None
+                parts.append(f"{message} ({path})" if path else message)
+            if any(parts):
+                return "; ".join(p for p in parts if p)[:300]
     for line in text.splitlines():
         if line.strip():
             return line.strip()[:300]

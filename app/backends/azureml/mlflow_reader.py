@@ -38,6 +38,7 @@ CHAMPION = "champion"
 DECISION_FILE = "decision.json"
 MODEL_INFO_FILE = "model_info.json"
 STD_LOG = "user_logs/std_log.txt"
+GROWING_PREFIXES = ("user_logs/", "system_logs/", "logs/")
 
 
 def install_credential(tracking_uri: str, credential: TokenCredential) -> bool:
@@ -180,8 +181,9 @@ class MlflowReader:
 
     def _download(self, run_id: str, relative: str) -> Path:
         target = self._cache_dir / run_id / relative
-        if target.is_file():
-            return target  # a finished run's artifacts do not change
+        # Outputs are written once; logs grow while the step runs, so they are fetched again.
+        if target.is_file() and not relative.startswith(GROWING_PREFIXES):
+            return target
         with tempfile.TemporaryDirectory(dir=self._ensure_cache()) as scratch:
             try:
                 local = Path(self._client.download_artifacts(run_id, relative, scratch))

@@ -32,11 +32,20 @@ class MlflowReader:
         self.tracking_uri = tracking_uri
         self._client: MlflowClient | None = None
         self._lock = threading.Lock()
+        # Reads wait for prepare(): MLflow's schema migration (alembic) is not thread-safe, so
+        # no other thread may open the store while it runs.
+        self._prepared = threading.Event()
 
     def prepare(self, mlflow_db: Path, template: Path, artifacts: Path) -> None:
         """Create the MLflow database (schema migrations take ~2 s) before any step runs, so
         no two processes ever migrate it at once; keep a pristine copy as the template the
         warm-up's scratch store starts from, so the warm-up never migrates a database either."""
+        try:
+            self._prepare(mlflow_db, template, artifacts)
+        finally:
+            self._prepared.set()
+
+    def _prepare(self, mlflow_db: Path, template: Path, artifacts: Path) -> None:
         fresh = not mlflow_db.exists()
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -53,6 +62,11 @@ class MlflowReader:
 
         MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments(max_results=1)
 
+    def ready_client(self, timeout: float = 120) -> MlflowClient:
+        """The client, once the store is prepared."""
+        self._prepared.wait(timeout)
+        return self.client()
+
     def client(self) -> MlflowClient:
         with self._lock:
             if self._client is None:
@@ -62,11 +76,11 @@ class MlflowReader:
             return self._client
 
     def metrics(self, step_runs: dict[str, str]) -> dict[str, dict[str, float]]:
-        client = self.client()
+        client = self.ready_client()
         return {step: dict(client.get_run(run_id).data.metrics) for step, run_id in step_runs.items()}
 
     def _artifact_root(self, run_id: str) -> Path:
-        uri = self.client().get_run(run_id).info.artifact_uri or ""
+        uri = self.ready_client().get_run(run_id).info.artifact_uri or ""
         parsed = urlparse(uri)
         if parsed.scheme not in ("", "file"):
             raise ArtifactNotFound(f"artifacts of run {run_id} are not on this machine ({uri})")
@@ -97,7 +111,7 @@ class MlflowReader:
     def model(self, name: str) -> RegisteredModelInfo | None:
         from mlflow.exceptions import MlflowException
 
-        client = self.client()
+        client = self.ready_client()
         try:
             registered = client.get_registered_model(name)
         except MlflowException:

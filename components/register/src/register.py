@@ -209,7 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "version": version,
                         "metrics": decision["candidate_metrics"],
                     }
-                    info |= {"registered": True, "version": version, "reason": reason, "champion_after": after}
+                    info |= {
+                        "registered": True,
+                        "version": version,
+                        "reason": reason,
+                        "champion_after": after,
+                    }
             args.register_output.mkdir(parents=True, exist_ok=True)
             (args.register_output / "model_info.json").write_text(json.dumps(info, indent=2))
             mlflow.log_dict(info, "model_info.json")

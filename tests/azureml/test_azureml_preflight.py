@@ -1,0 +1,243 @@
+"""Pre-flight (`trainctl doctor`, `/readyz`): a clear sentence per problem, within 5 s, even when
+the identity endpoint accepts a connection and never answers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from fakeaml import FakeCredential, FakeWorkspace
+
+from app.backends.azureml import AzureMLBackend, preflight
+from app.backends.azureml.client import build_credential
+from app.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 5.0
+T = TypeVar("T")
+
+
+class SilentEndpoint:
+    """Accepts TCP connections on loopback and never answers: the identity endpoint that
+    made ManagedIdentityCredential hang for minutes (DESIGN 6)."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._server.getsockname()[1])
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self._server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._held.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for connection in self._held:
+            connection.close()
+        self._server.close()
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[SilentEndpoint]:
+    endpoint = SilentEndpoint()
+    yield endpoint
+    endpoint.close()
+
+
+async def _timed(coro: Awaitable[T]) -> tuple[T, float]:
+    started = time.monotonic()
+    result = await coro
+    return result, time.monotonic() - started
+
+
+async def test_all_checks_pass(
+    settings: Settings, workspace: FakeWorkspace, credential: FakeCredential
+) -> None:
+    workspace.add_environment("diabetes-classify", "3")
+
+    report, took = await _timed(
+        preflight(settings, credential=credential, transport=workspace.transport, compute="cpu-cluster")
+    )
+
+    assert report.ready, report.checks
+    assert report.checks == {
+        "token": "ok",
+        "workspace": "ok",
+        "compute": "ok",
+        "environment": "ok",
+    }
+    assert took < LIMIT
+
+
+async def test_a_missing_environment_is_not_a_failure(
+    settings: Settings, workspace: FakeWorkspace, credential: FakeCredential
+) -> None:
+    report = await preflight(settings, credential=credential, transport=workspace.transport)
+
+    assert report.ready
+    assert report.checks["environment"].startswith("ok (environment diabetes-classify not found")
+
+
+async def test_no_token(settings: Settings, workspace: FakeWorkspace) -> None:
+    failing = FakeCredential()
+    failing.fail_with = (
+        "ManagedIdentityCredential authentication unavailable, no response from the IMDS endpoint"
+    )
+
+    report, took = await _timed(preflight(settings, credential=failing, transport=workspace.transport))
+
+    checks = report.checks
+    assert not report.ready
+    assert checks["token"].startswith("managed identity 11111111-2222-3333-4444-555555555555 could not get")
+    assert "no response from the IMDS endpoint" in checks["token"]
+    assert checks["workspace"] == "not checked: an earlier check failed"
+    assert took < LIMIT
+    assert workspace.transport.log == []
+
+
+async def test_a_hanging_credential_is_cut_off(settings: Settings, workspace: FakeWorkspace) -> None:
+    stuck = FakeCredential()
+    stuck.delay_seconds = 8
+
+    report, took = await _timed(preflight(settings, credential=stuck, transport=workspace.transport))
+
+    assert took < LIMIT
+    assert "within 5s" in report.checks["token"]
+
+
+async def test_real_managed_identity_against_a_silent_endpoint(
+    settings: Settings,
+    workspace: FakeWorkspace,
+    silent_endpoint: SilentEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{silent_endpoint.port}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "test-header")
+
+    report, took = await _timed(preflight(settings, transport=workspace.transport))
+
+    checks = report.checks
+    assert not report.ready
+    assert checks["token"].startswith("managed identity 11111111-2222-3333-4444-555555555555 could not get")
+    assert took < LIMIT
+    assert workspace.transport.log == []
+
+
+def test_the_real_credential_fails_fast_on_its_own(
+    settings: Settings, silent_endpoint: SilentEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only our deadline: the credential itself gives up (its thread does not linger)."""
+    from azure.core.exceptions import AzureError
+
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{silent_endpoint.port}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "test-header")
+    credential = build_credential(settings)
+
+    started = time.monotonic()
+    # a read timeout surfaces as ServiceResponseTimeoutError, not ClientAuthenticationError
+    with pytest.raises(AzureError):
+        credential.get_token("https://management.azure.com/.default")
+    assert time.monotonic() - started < 4
+
+
+def test_without_a_client_id_the_chain_is_non_interactive(settings: Settings) -> None:
+    from azure.identity import DefaultAzureCredential, InteractiveBrowserCredential
+
+    credential = build_credential(settings.model_copy(update={"managed_identity_client_id": None}))
+
+    assert isinstance(credential, DefaultAzureCredential)
+    assert not any(isinstance(c, InteractiveBrowserCredential) for c in credential.credentials)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (403, "is not allowed to read workspace ws-trainctl in resource group rg-trainctl"),
+        (404, "workspace ws-trainctl in resource group rg-trainctl"),
+    ],
+)
+async def test_workspace_forbidden_or_missing(
+    settings: Settings, workspace: FakeWorkspace, credential: FakeCredential, status: int, expected: str
+) -> None:
+    workspace.workspace_status = status
+
+    report, took = await _timed(preflight(settings, credential=credential, transport=workspace.transport))
+
+    checks = report.checks
+    assert not report.ready
+    assert expected in checks["workspace"]
+    if status == 403:
+        assert "AzureML Data Scientist" in checks["workspace"]
+    else:
+        assert "was not found" in checks["workspace"]
+    assert checks["compute"] == "not checked: an earlier check failed"
+    assert took < LIMIT
+
+
+async def test_wrong_workspace_name(
+    workspace: FakeWorkspace, credential: FakeCredential, settings_factory: Callable[..., Settings]
+) -> None:
+    settings = settings_factory(AZUREML_ARM_WORKSPACE_NAME="no-such-ws")
+
+    report = await preflight(settings, credential=credential, transport=workspace.transport)
+
+    assert "workspace no-such-ws in resource group rg-trainctl" in report.checks["workspace"]
+    assert "was not found" in report.checks["workspace"]
+
+
+async def test_missing_compute(
+    settings: Settings, workspace: FakeWorkspace, credential: FakeCredential
+) -> None:
+    report, took = await _timed(
+        preflight(settings, credential=credential, transport=workspace.transport, compute="big-gpu")
+    )
+
+    checks = report.checks
+    assert not report.ready
+    assert checks["compute"] == "compute big-gpu does not exist in workspace ws-trainctl."
+    assert took < LIMIT
+
+
+async def test_workspace_without_any_compute(
+    settings: Settings, workspace: FakeWorkspace, credential: FakeCredential
+) -> None:
+    workspace.computes.clear()
+
+    report = await preflight(settings, credential=credential, transport=workspace.transport)
+
+    assert report.checks["compute"].startswith("workspace ws-trainctl has no compute")
+
+
+async def test_not_configured(tmp_path: Path) -> None:
+    report = await preflight(Settings.model_validate({"data_dir": tmp_path}))
+
+    assert not report.ready
+    assert "AZUREML_ARM_SUBSCRIPTION" in report.checks["configuration"]
+
+
+async def test_backend_ready_and_describe(backend: AzureMLBackend) -> None:
+    report = await backend.ready()
+    info = backend.describe()
+
+    assert report.ready, report.checks
+    assert info.kind == "azureml"
+    assert info.details["workspace"] == "ws-trainctl"
+    assert info.details["identity_client_id"] == "11111111-2222-3333-4444-555555555555"
+    assert "secret" not in " ".join(info.details).lower()
