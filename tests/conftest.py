@@ -13,6 +13,8 @@ for _name in ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_
 for _name in list(os.environ):
     if _name.startswith("TRAINCTL_"):
         del os.environ[_name]
+# The empty MLflow schema cache (see app/backends/local/mlflow_store.py): per test session.
+os.environ["TRAINCTL_CACHE_DIR"] = tempfile.mkdtemp(prefix="trainctl-cache-")
 
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402

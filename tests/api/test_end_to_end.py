@@ -83,3 +83,36 @@ def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path) -> None:
             assert [v["version"] for v in tagged] == [model["champion_version"]]
     finally:
         restarted.stop()
+
+
+def test_sigterm_lets_the_running_step_finish_and_the_rest_resume(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    service = ServiceProcess(data_dir, env={"TRAINCTL_SHUTDOWN_GRACE_SECONDS": "60"}).start()
+    try:
+        with service.client() as client:
+            run_id = client.post(
+                "/v1/training-runs", json={"model_name": "term-model", "force_rerun": True}
+            ).json()["id"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                steps = client.get(f"/v1/training-runs/{run_id}").json()["steps"]
+                if steps[0]["status"] == "running":
+                    break
+                time.sleep(0.02)
+            assert steps[0]["status"] == "running"
+    finally:
+        service.stop()  # SIGTERM, waits for the process to exit
+    # uvicorn re-raises the SIGTERM once its graceful shutdown is done.
+    assert service.proc is not None
+    assert service.proc.returncode in (0, -15)
+
+    restarted = ServiceProcess(data_dir, port=service.port).start()
+    try:
+        with restarted.client() as client:
+            run = wait_final(client, run_id)
+            assert run["status"] == "completed", run
+    finally:
+        restarted.stop()
+    # The step that was running at SIGTERM finished then; the restart did not run it again.
+    train_logs = sorted((data_dir / "logs" / run_id).glob("train-model.*.log"))
+    assert [p.name for p in train_logs] == ["train-model.1.log"]

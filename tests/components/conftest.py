@@ -82,6 +82,7 @@ def mlflow_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripts: dict[str, ModuleType], empty_mlflow_db: Path
 ) -> Path:
     """A fresh sqlite MLflow store whose experiment keeps its artifacts under tmp_path."""
+    import mlflow
     from mlflow import MlflowClient
 
     for name in STEP_ENV:
@@ -91,6 +92,10 @@ def mlflow_store(
     shutil.copyfile(empty_mlflow_db, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # A process-wide URI set by an earlier test (the Azure backend sets one) would win over
+    # the environment: clear it, as a fresh step process would start.
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    monkeypatch.setattr(mlflow.tracking._model_registry.utils, "_registry_uri", None, raising=False)
     MlflowClient(uri).create_experiment("components", artifact_location=(tmp_path / "mlartifacts").as_uri())
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "components")
     return tmp_path

@@ -26,6 +26,7 @@ from app.backends.base import (
 from app.backends.local import mlflow_reader
 from app.backends.local.engine import LocalEngine
 from app.backends.local.layout import DataLayout
+from app.backends.local.mlflow_store import prepare_store
 from app.backends.local.pipeline import COMPONENTS_DIR, build_plan
 from app.backends.local.runners import FreshInterpreterRunner, StepRunner, ZygoteRunner
 from app.backends.local.stepcache import StepCache
@@ -94,13 +95,15 @@ class LocalBackend:
         template = self.layout.runtime / "mlflow-empty.db"
         try:
             await asyncio.to_thread(
-                self.reader.prepare, self.layout.mlflow_db, template, self.layout.mlflow_artifacts
+                prepare_store, self.layout.mlflow_db, template, self.layout.mlflow_artifacts
             )
         except Exception as error:  # steps then open the store themselves and report any error
             self._store_error = f"could not prepare the MLflow store: {error}"
             log.exception("preparing the MLflow store failed")
         finally:
             self._stores_ready.set()
+            self.reader.store_prepared()
+        self.reader.warm_in_background()
         if zygote is None:
             return
         steps = await asyncio.to_thread(

@@ -77,7 +77,7 @@ class ComponentSpec:
 
     def code_digest(self) -> str:
         """Content hash of the code folder: any changed byte in any file changes it."""
-        return _tree_digest(self.code_dir)
+        return tree_digest(self.code_dir)
 
 
 def _render(value: Any) -> str:
@@ -86,7 +86,7 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def _tree_digest(root: Path) -> str:
+def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")

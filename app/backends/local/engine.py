@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import shutil
 from collections import defaultdict
@@ -24,25 +22,16 @@ from app.backends.local import componentspec
 from app.backends.local.champion import champion_version
 from app.backends.local.layout import DataLayout
 from app.backends.local.pipeline import FromFile, FromStep, StepPlan
+from app.backends.local.reuse import FileDigests, file_digest, find_reusable, reuse_key
 from app.backends.local.runners import Handle, StepProcess, StepRunner
 from app.backends.local.stepcache import CacheEntry, StepCache
+from app.backends.local.steplog import last_error_line, read_step_info
 
 log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, or of a folder's relative names and contents."""
-    if path.is_dir():
-        return componentspec._tree_digest(path)
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -82,8 +71,7 @@ class LocalEngine:
         # Steps wait for this before launching: the MLflow database must exist (and be migrated
         # by exactly one process) before any step opens it.
         self._stores_ready = stores_ready
-        # Data asset files are immutable once registered: hash each once per (path, size, mtime).
-        self._file_digests: dict[tuple[str, int, int], str] = {}
+        self._digests = FileDigests()
 
     # -- public -----------------------------------------------------------------------------
 
@@ -275,54 +263,19 @@ class LocalEngine:
         paths: dict[str, Path],
         execution: _Execution,
     ) -> str:
-        digests = {}
-        for name, path in paths.items():
-            digests[name] = self._digest_of_input(execution, path)
-        material = {
-            "component": component.name,
-            "version": component.version,
-            "code": component.code_digest(),
-            "command": component.command,
-            "literals": literals,
-            "inputs": digests,
+        # An upstream output's digest was taken when that step finished; files are hashed once.
+        known = {
+            path: execution.digests[step][name]
+            for step, outputs in execution.outputs.items()
+            for name, path in outputs.items()
         }
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
-
-    def _digest_of_input(self, execution: _Execution, path: Path) -> str:
-        for step_outputs, step_digests in (
-            (execution.outputs[s], execution.digests[s]) for s in execution.outputs
-        ):
-            for output_name, output_path in step_outputs.items():
-                if output_path == path:
-                    return step_digests[output_name]
-        stat = path.stat()
-        memo = (str(path), stat.st_size, stat.st_mtime_ns)
-        if memo not in self._file_digests:
-            self._file_digests[memo] = file_digest(path)
-        return self._file_digests[memo]
+        digests = {name: known.get(path) or self._digests.of(path) for name, path in paths.items()}
+        return reuse_key(component, literals, digests)
 
     def _find_reusable(
         self, execution: _Execution, plan: StepPlan, key: str
     ) -> tuple[CacheEntry, bool] | None:
-        spec = execution.spec
-        own = self.cache.find_for_run(spec.run_id, plan.name, key)
-        if own is not None and Path(own.outputs_dir).is_dir():
-            return own, False  # resuming this same run after a restart
-        # Azure ML must re-run a non-deterministic step every time; here the engine knows the
-        # one outside state such a step reads (the champion) and checks it before any reuse.
-        deterministic = componentspec.load(plan.component).is_deterministic
-        if spec.force_rerun or not (deterministic or plan.reads_champion):
-            return None
-        champion_now = (
-            champion_version(self.layout.mlflow_db, spec.model_name) if plan.reads_champion else None
-        )
-        for entry in self.cache.find(key):
-            if not Path(entry.outputs_dir).is_dir():
-                continue
-            if plan.reads_champion and champion_now not in (entry.champion_seen, entry.champion_left):
-                continue
-            return entry, True
-        return None
+        return find_reusable(self.cache, execution.spec, plan, key, self.layout.mlflow_db)
 
     def _adopt(self, execution: _Execution, plan: StepPlan, entry: CacheEntry, *, reused: bool) -> None:
         step = execution.step(plan.name)
@@ -352,7 +305,7 @@ class LocalEngine:
         key: str,
     ) -> bool | None:
         spec, step = execution.spec, execution.step(plan.name)
-        attempt = self._next_attempt(spec.run_id, plan.name)
+        attempt = self.layout.next_attempt(spec.run_id, plan.name)
         workdir = self.layout.step_dir(spec.run_id, plan.name, attempt)
         outputs_root = workdir / "outputs"
         shutil.rmtree(workdir, ignore_errors=True)
@@ -373,7 +326,7 @@ class LocalEngine:
             key=f"{spec.run_id}/{plan.name}/{attempt}",
             script=component.script,
             argv=argv,
-            env=self.step_env(spec, plan.name, info_path),
+            env=self.layout.step_env(spec.experiment_name, spec.run_id, plan.name, info_path),
             cwd=self.layout.root,
             log_path=log_path,
         )
@@ -398,7 +351,7 @@ class LocalEngine:
             return None  # killed at shutdown: it runs again at the next start
         step.ended_at = _now()
         step.exit_code = code
-        step.mlflow_run_id = _read_step_info(info_path)
+        step.mlflow_run_id = read_step_info(info_path)
         if execution.canceled:
             step.raw_status = "Canceled"
             step.error = "canceled"
@@ -429,46 +382,7 @@ class LocalEngine:
         self._changed(execution)
         return True
 
-    def _next_attempt(self, run_id: str, step: str) -> int:
-        folder = self.layout.work / run_id
-        if not folder.is_dir():
-            return 1
-        taken = [int(p.suffix[1:]) for p in folder.glob(f"{step}.*") if p.suffix[1:].isdigit()]
-        return max(taken, default=0) + 1
-
-    def step_env(self, spec: RunSpec, step: str, info_path: Path) -> dict[str, str]:
-        return {
-            "MLFLOW_TRACKING_URI": self.layout.tracking_uri,
-            "MLFLOW_EXPERIMENT_NAME": spec.experiment_name,
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            # The service's JSON logging turns MLflow's own log set-up off; steps want it.
-            "MLFLOW_CONFIGURE_LOGGING": "true",
-            "MPLCONFIGDIR": str(self.layout.runtime / "matplotlib"),
-            "TRAINCTL_RUN_ID": spec.run_id,
-            "TRAINCTL_STEP": step,
-            "TRAINCTL_STEP_INFO": str(info_path),
-            "PYTHONUNBUFFERED": "1",
-        }
-
     def _record_champion_left(self, execution: _Execution) -> None:
         if any(p.reads_champion for p in execution.plan):
             left = champion_version(self.layout.mlflow_db, execution.spec.model_name)
             self.cache.set_champion_left(execution.spec.run_id, left)
-
-
-def _read_step_info(path: Path) -> str | None:
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        return str(json.loads(path.read_text())["mlflow_run_id"])
-    return None
-
-
-def last_error_line(log_path: Path) -> str | None:
-    """The readable reason a step failed: its last ``error:`` line, else its last line."""
-    with contextlib.suppress(OSError):
-        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-        for line in reversed(lines):
-            if line.lower().startswith("error:"):
-                return line[6:].strip()
-        if lines:
-            return lines[-1][:500]
-    return None

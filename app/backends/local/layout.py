@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.backends.local.mlflow_store import matplotlib_cache
+
 
 @dataclass(frozen=True)
 class DataLayout:
@@ -44,6 +46,29 @@ class DataLayout:
 
     def step_log(self, run_id: str, step: str, attempt: int) -> Path:
         return self.logs / run_id / f"{step}.{attempt}.log"
+
+    def next_attempt(self, run_id: str, step: str) -> int:
+        """A step that runs again (after a restart) gets a fresh folder and log of its own."""
+        folder = self.work / run_id
+        if not folder.is_dir():
+            return 1
+        taken = [int(p.suffix[1:]) for p in folder.glob(f"{step}.*") if p.suffix[1:].isdigit()]
+        return max(taken, default=0) + 1
+
+    def step_env(self, experiment: str, run_id: str, step: str, info_path: Path) -> dict[str, str]:
+        """What a step process finds in its environment, besides the service's own."""
+        return {
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "MLFLOW_EXPERIMENT_NAME": experiment,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            # The service's JSON logging turns MLflow's own log set-up off; steps want it.
+            "MLFLOW_CONFIGURE_LOGGING": "true",
+            "MPLCONFIGDIR": str(matplotlib_cache()),
+            "TRAINCTL_RUN_ID": run_id,
+            "TRAINCTL_STEP": step,
+            "TRAINCTL_STEP_INFO": str(info_path),
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def ensure(self) -> None:
         for path in (self.root, self.assets, self.work, self.logs, self.runtime, self.mlflow_artifacts):

@@ -6,6 +6,7 @@ service answers its first requests without waiting for it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from datetime import UTC, datetime
@@ -36,31 +37,21 @@ class MlflowReader:
         # no other thread may open the store while it runs.
         self._prepared = threading.Event()
 
-    def prepare(self, mlflow_db: Path, template: Path, artifacts: Path) -> None:
-        """Create the MLflow database (schema migrations take ~2 s) before any step runs, so
-        no two processes ever migrate it at once; keep a pristine copy as the template the
-        warm-up's scratch store starts from, so the warm-up never migrates a database either."""
-        try:
-            self._prepare(mlflow_db, template, artifacts)
-        finally:
-            self._prepared.set()
+    def store_prepared(self) -> None:
+        """The database exists now: reads may open it."""
+        self._prepared.set()
 
-    def _prepare(self, mlflow_db: Path, template: Path, artifacts: Path) -> None:
-        fresh = not mlflow_db.exists()
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    def warm_in_background(self) -> None:
+        """Import MLflow (~2 s) off the request path, so the first metrics read is quick."""
 
-        # Created here with an explicit artifact root; MLflow's default is "./mlruns" of
-        # whichever process happens to create the database.
-        SqlAlchemyStore(self.tracking_uri, artifacts.as_uri()).engine.dispose()  # type: ignore[no-untyped-call]
-        self.client().search_experiments(max_results=1)
-        if template.exists():
-            return
-        if fresh:
-            _sqlite_copy(mlflow_db, template)
-            return
-        from mlflow.tracking import MlflowClient
+        def warm() -> None:
+            try:
+                self.ready_client().search_experiments(max_results=1)
+            except Exception:  # the real reads report their own errors
+                log.debug("warming the MLflow client failed", exc_info=True)
+            gc.freeze()  # MLflow's modules live as long as the service: keep GC pauses short
 
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments(max_results=1)
+        threading.Thread(target=warm, name="mlflow-client-warm", daemon=True).start()
 
     def ready_client(self, timeout: float = 120) -> MlflowClient:
         """The client, once the store is prepared."""
@@ -133,17 +124,6 @@ class MlflowReader:
         return RegisteredModelInfo(
             name=name, champion_version=str(champion) if champion else None, versions=versions
         )
-
-
-def _sqlite_copy(source: Path, target: Path) -> None:
-    import sqlite3
-    from contextlib import closing
-
-    partial = target.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
-        src.backup(dst)
-    partial.replace(target)
 
 
 def _quote(value: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from app.backends.base import DataAssetRef, RunSpec
 from app.backends.local import componentspec
+from app.backends.local.mlflow_store import matplotlib_cache
 from app.backends.local.pipeline import FromFile, FromStep, build_plan
 
 
@@ -35,7 +36,7 @@ def warm_plan(scratch: Path, components_dir: Path, template_db: Path | None = No
     env = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
         "MLFLOW_EXPERIMENT_NAME": spec.experiment_name,
-        "MPLCONFIGDIR": str(scratch / "matplotlib"),
+        "MPLCONFIGDIR": str(matplotlib_cache()),
     }
     outputs: dict[str, dict[str, Path]] = {}
     steps = []

@@ -84,9 +84,12 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie is dead for our purposes.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
+    # A zombie is dead for our purposes (and a reaped process has no /proc entry any more).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:  # ENOENT or ESRCH: it is gone
+        return False
 
 
 def test_cancel_kills_the_whole_process_group(
