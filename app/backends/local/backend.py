@@ -103,7 +103,6 @@ class LocalBackend:
         finally:
             self._stores_ready.set()
             self.reader.store_prepared()
-        self.reader.warm_in_background()
         if zygote is None:
             return
         steps = await asyncio.to_thread(
