@@ -203,16 +203,6 @@ class Repository:
                     step.status, step.raw_status = status.value, raw_status
             return row
 
-    def set_outcome(self, run_id: str, outcome: dict[str, Any], champion: ChampionEventRow | None) -> None:
-        with self._run_tx(run_id) as session:
-            row = session.get(RunRow, run_id)
-            if row is None:
-                return
-            row.outcome = outcome
-            row.updated_at = utcnow()
-            if champion is not None:
-                self._add_champion_event(session, champion)
-
     @staticmethod
     def _add_champion_event(session: Session, champion: ChampionEventRow) -> None:
         exists = session.scalars(
