@@ -25,18 +25,16 @@ from azure.core.credentials import TokenCredential
 from app.backends.base import (
     ArtifactInfo,
     BackendError,
-    ModelRef,
     ModelVersionInfo,
     Outcome,
     RegisteredModelInfo,
 )
+from app.backends.records import DECISION_FILE, MODEL_INFO_FILE, float_dict, outcome_from_records
 
 from .client import AzureCalls
 
 MAX_ARTIFACTS = 500
 CHAMPION = "champion"
-DECISION_FILE = "decision.json"
-MODEL_INFO_FILE = "model_info.json"
 STD_LOG = "user_logs/std_log.txt"
 GROWING_PREFIXES = ("user_logs/", "system_logs/", "logs/")
 
@@ -77,30 +75,6 @@ def install_credential(tracking_uri: str, credential: TokenCredential) -> bool:
 def _is_missing(error: BaseException) -> bool:
     code = getattr(error, "error_code", "")
     return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "does not exist" in str(error).lower()
-
-
-def _as_float_dict(values: Any) -> dict[str, float]:
-    result: dict[str, float] = {}
-    for key, value in (values or {}).items():
-        try:
-            result[str(key)] = float(value)
-        except (TypeError, ValueError):
-            continue
-    return result
-
-
-def _model_ref(value: Any, default_name: str) -> ModelRef | None:
-    if not value:
-        return None
-    if isinstance(value, dict):
-        if value.get("version") is None:
-            return None
-        return ModelRef(
-            name=str(value.get("name") or default_name),
-            version=str(value["version"]),
-            metrics=_as_float_dict(value.get("metrics")),
-        )
-    return ModelRef(name=default_name, version=str(value))
 
 
 class MlflowReader:
@@ -237,24 +211,7 @@ class MlflowReader:
         if decision is None:
             return None
         info = self._read_json(register_run, MODEL_INFO_FILE) if register_run else None
-        name = str(decision.get("model_name") or model_name)
-        champion_before = _model_ref((info or {}).get("champion_before") or decision.get("champion"), name)
-        registered = None
-        if info and info.get("registered"):
-            registered = ModelRef(
-                name=str(info.get("name") or name),
-                version=str(info.get("version")),
-                metrics=_as_float_dict(info.get("metrics")),
-            )
-        return Outcome(
-            deploy=bool(decision.get("deploy")),
-            reason=str((info or {}).get("reason") or decision.get("reason") or ""),
-            rule=dict(decision.get("rule") or {}),
-            candidate_metrics=_as_float_dict(decision.get("candidate_metrics")),
-            champion_before=champion_before,
-            champion_after=_model_ref((info or {}).get("champion_after"), name) if info else None,
-            registered_model=registered,
-        )
+        return outcome_from_records(decision, info, model_name)
 
     # -- registry ----------------------------------------------------------------------------------
     async def model(self, name: str) -> RegisteredModelInfo | None:
@@ -312,7 +269,7 @@ def _version_metrics(tags: dict[str, str]) -> dict[str, float]:
                     metrics[key[len(prefix) :]] = float(value)
     if not metrics and "metrics" in tags:
         with contextlib.suppress(ValueError, AttributeError):
-            metrics = _as_float_dict(json.loads(tags["metrics"]))
+            metrics = float_dict(json.loads(tags["metrics"]))
     return metrics
 
 

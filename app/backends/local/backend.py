@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from app.backends.base import (
     REGISTER_STEP,
     ArtifactInfo,
     BackendInfo,
-    ModelRef,
     Outcome,
     ReadyReport,
     RegisteredModelInfo,
@@ -31,6 +29,7 @@ from app.backends.local.pipeline import COMPONENTS_DIR, build_plan
 from app.backends.local.runners import FreshInterpreterRunner, StepRunner, ZygoteRunner
 from app.backends.local.stepcache import StepCache
 from app.backends.local.warmup import warm_plan
+from app.backends.records import outcome_from_records
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,6 @@ class LocalBackend:
         self._max_parallel = max_parallel_steps
         self._cache = cache
         self._changed = asyncio.Event()
-        self._listeners: list[Callable[[str], None]] = []
         self.runner: StepRunner = FreshInterpreterRunner()
         self.engine: LocalEngine | None = None
         self.runner_note = "fresh interpreter per step"
@@ -60,13 +58,8 @@ class LocalBackend:
         self._stores_ready = asyncio.Event()
         self._store_error: str | None = None
 
-    def add_listener(self, listener: Callable[[str], None]) -> None:
-        self._listeners.append(listener)
-
     def _on_change(self, run_id: str) -> None:
         self._changed.set()
-        for listener in self._listeners:
-            listener(run_id)
 
     async def start(self) -> None:
         """Returns at once; the stores are prepared and the zygote warmed in the background
@@ -228,7 +221,7 @@ class LocalBackend:
         )
         if decision is None:
             return None
-        return outcome_from_records(decision, info)
+        return outcome_from_records(decision, info, spec.model_name)
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
         return await asyncio.to_thread(self.reader.model, name)
@@ -239,35 +232,3 @@ def _read_json(folder: Path | None, name: str) -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = json.loads((folder / name).read_text())
     return data
-
-
-def _model_ref(raw: dict[str, Any] | None) -> ModelRef | None:
-    if not raw:
-        return None
-    return ModelRef(
-        name=str(raw["name"]), version=str(raw["version"]), metrics=dict(raw.get("metrics") or {})
-    )
-
-
-def outcome_from_records(decision: dict[str, Any], info: dict[str, Any] | None) -> Outcome:
-    """The outcome from evaluate's decision.json and register's model_info.json (if it ran)."""
-    champion_before = _model_ref(decision.get("champion"))
-    registered = None
-    champion_after = champion_before
-    reason = str(decision["reason"])
-    if info is not None:
-        if info.get("registered") and info.get("version") is not None:
-            registered = ModelRef(str(info["name"]), str(info["version"]), dict(info.get("metrics") or {}))
-        champion_after = _model_ref(info.get("champion_after")) or champion_after
-        reason = str(info.get("reason") or reason)
-    # Register may refuse a deploy decision that went stale (the champion changed meanwhile).
-    deploy = bool(decision["deploy"]) and (info is None or bool(info.get("registered")))
-    return Outcome(
-        deploy=deploy,
-        reason=reason,
-        rule=dict(decision["rule"]),
-        candidate_metrics=dict(decision["candidate_metrics"]),
-        champion_before=champion_before,
-        champion_after=champion_after,
-        registered_model=registered,
-    )

@@ -246,10 +246,12 @@ class ZygoteRunner:
         elif kind == "started" and (handle := self._handles.get(event["id"])) and not handle.started.done():
             handle.started.set_result(int(event["pid"]))
             self._watch_exit(event["id"], int(event["pid"]))
-        elif (
-            kind == "exited" and (handle := self._handles.pop(event["id"], None)) and not handle.exited.done()
-        ):
-            handle.exited.set_result(int(event["code"]))
+        elif kind == "exited":
+            if (status := self._status_files.pop(event["id"], None)) is not None:
+                status.unlink(missing_ok=True)
+            handle = self._handles.pop(event["id"], None)
+            if handle is not None and not handle.exited.done():
+                handle.exited.set_result(int(event["code"]))
 
     def _watch_exit(self, key: str, pid: int) -> None:
         """Notice the step's exit through a pidfd instead of waiting for the zygote to report
