@@ -125,13 +125,15 @@ class LocalEngine:
         """Start no new step; give running ones ``grace_seconds`` to finish, then kill them.
         Runs left unfinished stay non-final in the store and resume at the next start."""
         self._draining = True
-        exits = [h.exited for e in self._runs.values() for h in e.handles.values() if not h.exited.done()]
-        if exits and grace_seconds > 0:
-            await asyncio.wait(exits, timeout=grace_seconds)
+        # Wait on the runs, not on the step processes: a step being launched right now has no
+        # process handle yet, and must still be let finish.
+        tasks = [e.task for e in self._runs.values() if e.task is not None and not e.task.done()]
+        if tasks and grace_seconds > 0:
+            await asyncio.wait(tasks, timeout=grace_seconds)
         for execution in self._runs.values():
             for handle in list(execution.handles.values()):
                 handle.kill()
-        tasks = [e.task for e in self._runs.values() if e.task is not None and not e.task.done()]
+        tasks = [t for t in tasks if not t.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
 
