@@ -14,10 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.data_assets.validation import COLUMNS as SCHEMA_COLUMNS
-
-# The schema lives with the upload validation, the one place that defines it.
-COLUMNS = SCHEMA_COLUMNS
+from app.domain.dataset import COLUMNS
 
 # Logistic model of the label. The intercept is calibrated so that about a third of the
 # rows are positive; the noise term keeps a logistic regression's ROC AUC in the 0.8-0.9

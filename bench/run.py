@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bench import wrk  # noqa: E402
 from bench.loadgen import run_load  # noqa: E402
 from bench.memory import PeakMemory  # noqa: E402
-from tests.support.server import ServiceProcess  # noqa: E402
+from bench.service import Service  # noqa: E402
 
 FLOOR = Path(os.environ.get("TRAINCTL_FLOOR", ROOT.parent / "shared" / "bench-floor" / "floor.py"))
 ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -92,7 +92,7 @@ def post_to_outcome(client: httpx.Client, body: dict[str, Any]) -> tuple[float, 
 
 
 def service_figures(scratch: Path, repeats: int, load: bool) -> dict[str, Any]:
-    service = ServiceProcess(scratch / "service").start()
+    service = Service(scratch / "service").start()
     figures: dict[str, Any] = {}
     try:
         with httpx.Client(base_url=service.url, timeout=300) as client:
@@ -134,12 +134,12 @@ def service_figures(scratch: Path, repeats: int, load: bool) -> dict[str, Any]:
 
 
 def queue_figures(scratch: Path, runs: int) -> dict[str, Any]:
-    service = ServiceProcess(scratch / "queue").start()
+    service = Service(scratch / "queue").start()
     try:
         with httpx.Client(base_url=service.url, timeout=300) as client:
             wait_warm(client)
             assert service.proc is not None
-            memory = PeakMemory(service.proc.pid).start()
+            memory = PeakMemory(service.pid).start()
             started = time.perf_counter()
             ids = [
                 client.post(

@@ -44,18 +44,66 @@ def unique_model(request: pytest.FixtureRequest) -> str:
     return "m-" + "".join(c if c.isalnum() else "-" for c in request.node.name)[:100]
 
 
-def run_to_end(api: AppThread, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
-    created = api.post("/v1/training-runs", json=body)
-    assert created.status_code == 202, created.text
-    run_id = created.json()["id"]
-    done = api.get(f"/v1/training-runs/{run_id}/wait", params={"timeout": timeout})
-    assert done.status_code == 200, done.text
-    run: dict[str, Any] = done.json()
-    assert run["status"] in ("completed", "failed", "canceled"), run
-    return run
+# -- fixtures shared across test packages (their code lives in tests/support) ------------------
+
+from tests.support.auth import Signer  # noqa: E402
+from tests.support.fakebackend import AppFactory, Built, build  # noqa: E402
+from tests.support.http import Receiver  # noqa: E402
 
 
-def sample_csv(path: Path, rows: int = 2000, seed: int = 3) -> Path:
-    from app.sampledata import write_csv
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's TRAINCTL_* variables must not change what a test sees."""
+    for name in list(os.environ):
+        if (name.startswith("TRAINCTL_") and name != "TRAINCTL_CACHE_DIR") or name.startswith("AZUREML_ARM_"):
+            monkeypatch.delenv(name)
 
-    return Path(write_csv(path, rows=rows, seed=seed))
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> AppFactory:
+    """An app over the fake backend (runs end at once), with any settings overridden."""
+
+    def make(**overrides: Any) -> Built:
+        return build(tmp_path / "data", **overrides)
+
+    return make
+
+
+def _started_receiver() -> Receiver:
+    found = Receiver()
+    found.thread.start()
+    return found
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = _started_receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def module_receiver() -> Iterator[Receiver]:
+    found = _started_receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def signer() -> Signer:
+    return Signer.generate("tenant-key-1")
+
+
+@pytest.fixture(scope="session")
+def impostor() -> Signer:
+    """Another key claiming the tenant key's id: its tokens must not verify."""
+    return Signer.generate("tenant-key-1")
+
+
+def pytest_report_header() -> str:
+    from tests.support.seeds import FIXED_SEED, commit_seed
+
+    seed = commit_seed()
+    return f"fuzz seeds: fixed {FIXED_SEED}, this commit {seed} (replay with TRAINCTL_FUZZ_SEED={seed})"

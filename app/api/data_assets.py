@@ -10,13 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from app.api.deps import AssetsDep
-from app.api.errors import InvalidInput, problem_responses
+from app.api.errors import problem_responses
 from app.data_assets.schemas import DataAssetFromPath, DataAssetList, DataAssetRead, DataAssetSummary
-from app.runs.schemas import Name
+from app.domain.errors import InvalidInput
+from app.domain.spec import NAME_PATTERN, Name
 
 router = APIRouter(prefix="/v1/data-assets", tags=["data assets"])
 
-AssetName = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+AssetName = Annotated[str, Path(min_length=1, max_length=128, pattern=NAME_PATTERN)]
 
 
 @router.get(
@@ -56,7 +57,7 @@ async def get_asset(name: AssetName, assets: AssetsDep) -> DataAssetSummary:
                             "name": {
                                 "type": "string",
                                 "maxLength": 128,
-                                "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                                "pattern": NAME_PATTERN,
                             },
                             "file": {"type": "string", "format": "binary"},
                             "description": {"type": "string", "maxLength": 1000},

@@ -1,4 +1,4 @@
-"""Typed access to what lifespan built; routes declare what they need with these aliases."""
+"""Typed access to what the app's lifespan built; routes declare what they need with these."""
 
 from __future__ import annotations
 
@@ -7,19 +7,22 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.backends.base import TrainingBackend
+from app.backends.protocol import TrainingBackend
 from app.data_assets.service import DataAssets
-from app.runs.service import RunsService
+from app.lifecycle.queries import RunQueries
+from app.lifecycle.registry import ModelRegistry
+from app.lifecycle.runtime import Lifecycle
+from app.lifecycle.submission import RunSubmission
 from app.settings import Settings
-from app.store.repository import Repository
+from app.store import Store
 
 
 @dataclass
 class Services:
     settings: Settings
-    repo: Repository
+    store: Store
     backend: TrainingBackend
-    runs: RunsService
+    lifecycle: Lifecycle
     assets: DataAssets
 
 
@@ -28,8 +31,16 @@ def services(request: Request) -> Services:
     return found
 
 
-def _runs(request: Request) -> RunsService:
-    return services(request).runs
+def _queries(request: Request) -> RunQueries:
+    return services(request).lifecycle.queries
+
+
+def _submission(request: Request) -> RunSubmission:
+    return services(request).lifecycle.submission
+
+
+def _models(request: Request) -> ModelRegistry:
+    return services(request).lifecycle.models
 
 
 def _assets(request: Request) -> DataAssets:
@@ -44,12 +55,14 @@ def _settings(request: Request) -> Settings:
     return services(request).settings
 
 
-def _repo(request: Request) -> Repository:
-    return services(request).repo
+def _store(request: Request) -> Store:
+    return services(request).store
 
 
-RunsDep = Annotated[RunsService, Depends(_runs)]
+RunsDep = Annotated[RunQueries, Depends(_queries)]
+SubmissionDep = Annotated[RunSubmission, Depends(_submission)]
+ModelsDep = Annotated[ModelRegistry, Depends(_models)]
 AssetsDep = Annotated[DataAssets, Depends(_assets)]
 BackendDep = Annotated[TrainingBackend, Depends(_backend)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-RepoDep = Annotated[Repository, Depends(_repo)]
+StoreDep = Annotated[Store, Depends(_store)]

@@ -1,4 +1,5 @@
-"""One error hierarchy, one set of handlers: every 4xx/5xx is RFC 9457 problem+json."""
+"""Domain errors to HTTP: every 4xx/5xx is RFC 9457 problem+json, and this module is the only
+place that knows which status a domain error is."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.backends.base import BackendError
+from app.domain.errors import (
+    BackendError,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRuns,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,64 +47,47 @@ class Problem(BaseModel):
     model_config = {"populate_by_name": True}
 
 
-class ApiError(Exception):
-    status = 500
-    slug = "internal-error"
-    title = "Internal error"
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        invalid: list[tuple[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.invalid = invalid or []
-        self.headers = headers or {}
-        self.extra = extra or {}
+#: The HTTP status of each domain error (found along the error's class hierarchy).
+STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    PayloadTooLarge: 413,
+    TooManyRuns: 429,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Unavailable: 503,
+}
 
 
-class NotFound(ApiError):
-    status, slug, title = 404, "not-found", "Not found"
+def status_of(error: DomainError) -> int:
+    if isinstance(error, BackendError):
+        return 503 if error.transient else 502
+    for klass in type(error).__mro__:
+        if klass in STATUS:
+            return STATUS[klass]
+    return 500
 
 
-class Conflict(ApiError):
-    status, slug, title = 409, "conflict", "Conflict"
-
-
-class IdempotencyKeyReused(ApiError):
-    status, slug, title = 409, "idempotency-key-reused", "Idempotency-Key reused with a different body"
-
-
-class NotFinished(ApiError):
-    status, slug, title = 409, "run-not-finished", "Run not finished"
-
-
-class InvalidInput(ApiError):
-    status, slug, title = 422, "invalid-input", "Invalid input"
-
-
-class PayloadTooLarge(ApiError):
-    status, slug, title = 413, "payload-too-large", "Payload too large"
-
-
-class TooManyRuns(ApiError):
-    status, slug, title = 429, "queue-full", "Too many queued runs"
-
-
-class Unauthorized(ApiError):
-    status, slug, title = 401, "unauthorized", "Authentication required"
-
-
-class Forbidden(ApiError):
-    status, slug, title = 403, "forbidden", "Not allowed for this role"
-
-
-class BackendUnavailable(ApiError):
-    status, slug, title = 503, "backend-unavailable", "Training backend unavailable"
+def problem_for(
+    error: DomainError, request: Request, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A domain error as RFC 9457 problem+json: the one place domain errors become HTTP."""
+    extra_headers = dict(headers or {})
+    if error.retry_after is not None:
+        extra_headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthorized):
+        extra_headers["WWW-Authenticate"] = error.challenge
+    return problem_response(
+        status_of(error),
+        error.code,
+        error.title,
+        error.detail,
+        request,
+        invalid=error.invalid,
+        headers=extra_headers or None,
+        extra=error.extra,
+    )
 
 
 def problem_response(
@@ -124,18 +119,9 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 
 def install_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-        return problem_response(
-            error.status,
-            error.slug,
-            error.title,
-            error.detail,
-            request,
-            invalid=error.invalid,
-            headers=error.headers,
-            extra=error.extra,
-        )
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
+        return problem_for(error, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -167,17 +153,6 @@ def install_handlers(app: FastAPI) -> None:
         )
         return problem_response(
             error.status_code, slug, title, str(error.detail), request, headers=dict(error.headers or {})
-        )
-
-    @app.exception_handler(BackendError)
-    async def _backend(request: Request, error: BackendError) -> JSONResponse:
-        return problem_response(
-            503 if error.transient else 502,
-            "backend-error",
-            "Training backend error",
-            str(error),
-            request,
-            headers={"Retry-After": "5"} if error.transient else None,
         )
 
     @app.exception_handler(Exception)

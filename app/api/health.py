@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
-from app.api.deps import BackendDep, RepoDep, SettingsDep
+from app.api.deps import BackendDep, StoreDep
 
 router = APIRouter(tags=["service"])
 
@@ -37,10 +36,10 @@ async def healthz() -> Health:
     summary="Readiness: the store and the training backend can take work",
     responses={503: {"model": Readiness, "description": "Not ready; `checks` says what is wrong"}},
 )
-async def readyz(repo: RepoDep, backend: BackendDep) -> JSONResponse:
+async def readyz(store: StoreDep, backend: BackendDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
-        repo.ping(text("SELECT 1"))
+        store.ping()
         checks["store"] = "ok"
     except Exception as error:  # report, don't crash: this endpoint exists to say what is wrong
         checks["store"] = f"database unreachable: {error}"
@@ -54,6 +53,6 @@ async def readyz(repo: RepoDep, backend: BackendDep) -> JSONResponse:
 @router.get(
     "/v1/backend", response_model=BackendRead, summary="Which backend, workspace and identity are in use"
 )
-async def backend_info(backend: BackendDep, settings: SettingsDep) -> BackendRead:
+async def backend_info(backend: BackendDep) -> BackendRead:
     info = backend.describe()
     return BackendRead(kind=info.kind, details=info.details)

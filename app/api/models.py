@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from app.api.deps import BackendDep, RepoDep
-from app.api.errors import NotFound, problem_responses
+from app.api.deps import ModelsDep
+from app.api.errors import problem_responses
+from app.domain.spec import NAME_PATTERN
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -44,15 +45,11 @@ class ModelRead(BaseModel):
     responses=problem_responses(401, 403, 404, 422, 502, 503),
 )
 async def get_model(
-    name: Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")],
-    backend: BackendDep,
-    repo: RepoDep,
+    name: Annotated[str, Path(min_length=1, max_length=128, pattern=NAME_PATTERN)],
+    models: ModelsDep,
 ) -> ModelRead:
-    model = await backend.model(name)
-    if model is None:
-        raise NotFound(
-            f"no registered model named {name!r}; a pipeline run registers it when it promotes one"
-        )
+    found = await models.get(name)
+    model = found.info
     return ModelRead(
         name=model.name,
         champion_version=model.champion_version,
@@ -70,6 +67,6 @@ async def get_model(
             ChampionEventRead(
                 version=e.version, run_id=e.run_id, promoted_at=e.promoted_at, metric=e.metric, value=e.value
             )
-            for e in repo.champion_history(name)
+            for e in found.champion_history
         ],
     )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app.api.deps import RunsDep
+from app.api.deps import RunsDep, SubmissionDep
 from app.api.errors import problem_responses
-from app.backends.base import RunStatus, media_type
-from app.runs.mapping import run_read
-from app.runs.schemas import (
+from app.domain.status import RunStatus
+from app.domain.steps import PIPELINE_STEPS
+from app.lifecycle.schemas import (
     ArtifactList,
     ArtifactRead,
     LogsRead,
@@ -21,7 +22,7 @@ from app.runs.schemas import (
     TrainingRunList,
     TrainingRunRead,
 )
-from app.store.repository import RunFilter
+from app.lifecycle.views import run_read
 
 router = APIRouter(prefix="/v1/training-runs", tags=["training runs"])
 
@@ -38,6 +39,13 @@ IdempotencyKey = Annotated[
 MAX_WAIT_SECONDS = 300.0
 
 
+def media_type(path: str) -> str:
+    """Content type of an artifact by its name (plots are image/png)."""
+    if path.endswith(".json"):
+        return "application/json"
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
 @router.post(
     "",
     status_code=202,
@@ -47,12 +55,12 @@ MAX_WAIT_SECONDS = 300.0
 )
 async def submit_run(
     body: TrainingRunCreate,
-    runs: RunsDep,
+    submission: SubmissionDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> TrainingRunRead:
-    row, created = runs.submit(body, idempotency_key)
+    row, created = await submission.submit(body, idempotency_key)
     response.headers["Location"] = str(request.url_for("get_run", run_id=row.id).path)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -75,19 +83,10 @@ async def list_runs(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunList:
-    rows = runs.list_runs(
-        RunFilter(
-            status=status.value if status else None,
-            experiment_name=experiment_name,
-            model_name=model_name,
-            before_id=cursor,
-            limit=limit + 1,
-        )
+    page, next_cursor = runs.page(
+        status=status, experiment_name=experiment_name, model_name=model_name, cursor=cursor, limit=limit
     )
-    page = rows[:limit]
-    return TrainingRunList(
-        items=[run_read(r) for r in page], next_cursor=page[-1].id if len(rows) > limit else None
-    )
+    return TrainingRunList(items=[run_read(r) for r in page], next_cursor=next_cursor)
 
 
 @router.get(
@@ -121,8 +120,8 @@ async def wait_run(
     summary="Cancel a queued or running run",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def cancel_run(run_id: RunId, runs: RunsDep) -> TrainingRunRead:
-    return run_read(await runs.cancel(run_id))
+async def cancel_run(run_id: RunId, submission: SubmissionDep) -> TrainingRunRead:
+    return run_read(await submission.cancel(run_id))
 
 
 @router.get(
@@ -157,7 +156,7 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, request: Request) -> Arti
     return ArtifactList(
         run_id=run_id,
         items=[
-            ArtifactRead(path=a.path, size=a.size, media_type=a.media_type, url=f"{base}/{a.path}")
+            ArtifactRead(path=a.path, size=a.size, media_type=media_type(a.path), url=f"{base}/{a.path}")
             for a in items
         ],
     )
@@ -187,7 +186,7 @@ async def run_logs(
     run_id: RunId,
     runs: RunsDep,
     step: Annotated[
-        str, Query(max_length=64, description="train-model, evaluate-model or register-model")
-    ] = "train-model",
+        str, Query(max_length=64, description=f"one of {', '.join(PIPELINE_STEPS)}")
+    ] = PIPELINE_STEPS[0].value,
 ) -> LogsRead:
     return LogsRead(run_id=run_id, step=step, text=await runs.logs(run_id, step))

@@ -6,7 +6,20 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-RUN_STATUSES = ("queued", "running", "completed", "failed", "canceled")
+from app.domain.spec import (
+    DEFAULT_DATA_ASSET,
+    DEFAULT_EXPERIMENT,
+    DEFAULT_MODEL,
+    LATEST,
+    Hyperparameters,
+    PromotionRule,
+)
+from app.domain.status import RunStatus
+from app.domain.steps import PIPELINE_STEPS
+
+RUN_STATUSES = tuple(status.value for status in RunStatus)
+HYPER = Hyperparameters()
+RULE = PromotionRule()
 
 # Request field -> the flag that sets it, so a 422 names what the user typed.
 SUBMIT_FIELDS = {
@@ -71,13 +84,18 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, kind: str) -> None:
         "unset options take the service's defaults.",
     )
     original = parser.add_argument_group("original script flags (dashed spellings work too)")
-    _flag(original, "experiment_name", help="MLflow / Azure ML experiment (default diabetes-training)")
+    _flag(original, "experiment_name", help=f"MLflow / Azure ML experiment (default {DEFAULT_EXPERIMENT})")
     _flag(original, "environment_name", help="Azure ML environment, NAME@latest or NAME:VERSION")
-    _flag(original, "model_name", help="registered model name (default diabetes-classifier)")
+    _flag(original, "model_name", help=f"registered model name (default {DEFAULT_MODEL})")
     _flag(original, "compute_name", help="compute cluster (used on Azure ML, recorded locally)")
-    _flag(original, "data_asset_name", help="data asset (default diabetes-diagnostics)")
-    _flag(original, "reg_rate", type=float, help="regularization rate, > 0 (C = 1/reg_rate; default 0.01)")
-    _flag(original, "solver", help="LogisticRegression solver (default lbfgs)")
+    _flag(original, "data_asset_name", help=f"data asset (default {DEFAULT_DATA_ASSET})")
+    _flag(
+        original,
+        "reg_rate",
+        type=float,
+        help=f"regularization rate, > 0 (C = 1/reg_rate; default {HYPER.reg_rate})",
+    )
+    _flag(original, "solver", help=f"LogisticRegression solver (default {HYPER.solver})")
     if kind == "pipeline":
         _flag(original, "pipeline", help="pipeline name (sent as pipeline_name)")
         _flag(
@@ -87,10 +105,13 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, kind: str) -> None:
             "script; here the service manages outputs, so it is only recorded in tags['evaluation_output']",
         )
     more = parser.add_argument_group("run options")
-    _flag(more, "data_asset_version", help='data asset version (default "latest")')
-    _flag(more, "promotion_metric", help="metric the champion comparison uses (default roc_auc)")
+    _flag(more, "data_asset_version", help=f'data asset version (default "{LATEST}")')
+    _flag(more, "promotion_metric", help=f"metric the champion comparison uses (default {RULE.metric})")
     _flag(
-        more, "min_improvement", type=float, help="how much better than the champion to register (default 0)"
+        more,
+        "min_improvement",
+        type=float,
+        help=f"how much better than the champion to register (default {RULE.min_improvement:g})",
     )
     _flag(more, "force_rerun", action="store_true", default=False, help="re-run steps even when reusable")
     more.add_argument(
@@ -144,7 +165,9 @@ def _add_runs(sub: Any, common: argparse.ArgumentParser) -> None:
     logs = runs.add_parser("logs", parents=[common], help="a step's log")
     logs.add_argument("run_id", metavar="ID")
     logs.add_argument(
-        "--step", default="train-model", help="train-model (default), evaluate-model, register-model"
+        "--step",
+        default=PIPELINE_STEPS[0].value,
+        help=f"one of {', '.join(PIPELINE_STEPS)} (default: the first)",
     )
 
 

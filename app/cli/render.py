@@ -6,12 +6,14 @@ import json
 import textwrap
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
+
+from app.domain.spec import Metric
 
 Json = dict[str, Any]
 
 # The metrics people compare first; autologged ones follow alphabetically.
-HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+HEADLINE_METRICS: tuple[str, ...] = get_args(Metric)
 WIDTH = 100
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from app.cli import render
 from app.cli.client import EXIT_OK, EXIT_RUN_FAILED, Api, ApiProblem, CliError, Json, connect
 from app.cli.progress import make_progress
+from app.domain.steps import PIPELINE_STEPS
 
 # The server caps one long-poll at 300 s; longer waits are several polls.
 MAX_POLL_SECONDS = 300.0
@@ -122,7 +123,9 @@ async def summarize(api: Api, run: Json, *, as_json: bool) -> int:
         elif run["kind"] == "job" and run["status"] == "completed":
             parts.append("decision\n  none: a job only trains; run a pipeline to evaluate and register")
         if run.get("error"):
-            failed = next((s["name"] for s in run.get("steps", []) if s["status"] == "failed"), "train-model")
+            failed = next(
+                (s["name"] for s in run.get("steps", []) if s["status"] == "failed"), PIPELINE_STEPS[0]
+            )
             parts.append(f"error: {run['error']}\n  see `trainctl runs logs {run['id']} --step {failed}`")
         print("\n\n".join(parts))
     return EXIT_OK if run["status"] == "completed" else EXIT_RUN_FAILED

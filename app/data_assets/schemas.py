@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.runs.schemas import Name
+from app.domain.spec import Name
 
 
 class DataAssetFromPath(BaseModel):

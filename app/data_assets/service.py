@@ -9,32 +9,37 @@ from collections import defaultdict
 from pathlib import Path
 from typing import BinaryIO
 
-from app.api.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.data_assets.schemas import DataAssetRead, DataAssetSummary
 from app.data_assets.validation import SchemaError, validate_csv
-from app.store.repository import Repository, utcnow
+from app.domain.clock import utcnow
+from app.domain.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.domain.spec import DEFAULT_DATA_ASSET, LATEST, DataAssetRef, DataAssetSelector
+from app.store.data_assets import DataAssetStore
 from app.store.tables import DataAssetRow
 
-DEFAULT_ASSET = "diabetes-diagnostics"
+_PATH_FIELD = "body.path"
+_PATH_HINT = "must be a CSV file inside the data directory, e.g. imports/data.csv"
 
 
 class DataAssets:
-    def __init__(self, repo: Repository, data_dir: Path, max_upload_bytes: int) -> None:
-        self.repo = repo
+    """The catalog of data files the local engine trains on (and the API lists and takes)."""
+
+    def __init__(self, store: DataAssetStore, data_dir: Path, max_upload_bytes: int) -> None:
+        self.store = store
         self.data_dir = data_dir
         self.assets_dir = data_dir / "assets"
         self.max_upload_bytes = max_upload_bytes
 
     def ensure_default(self) -> None:
         """Create the built-in sample data set on first start, so a newcomer can train at once."""
-        if self.repo.data_asset(DEFAULT_ASSET, None) is not None:
+        if self.store.get(DEFAULT_DATA_ASSET, None) is not None:
             return
         from app.sampledata import write_csv
 
         with tempfile.TemporaryDirectory(dir=self.data_dir) as scratch:
             path = write_csv(Path(scratch) / "data.csv", rows=10_000, seed=42)
             self._register(
-                DEFAULT_ASSET, Path(path), "generated", "built-in sample: 10,000 generated rows, seed 42"
+                DEFAULT_DATA_ASSET, Path(path), "generated", "built-in sample: 10,000 generated rows, seed 42"
             )
 
     def upload(self, name: str, stream: BinaryIO, description: str | None) -> DataAssetRead:
@@ -61,15 +66,24 @@ class DataAssets:
         return self._register(name, source, "path", description)
 
     def inside_data_dir(self, relative: str) -> Path:
-        """Resolve a caller's path; anything that leaves the data directory is refused."""
-        invalid = [("body.path", "must be a CSV file inside the data directory, e.g. imports/data.csv")]
+        """Resolve a caller's path; anything that leaves the data directory is refused, and so
+        is anything the operating system refuses (too long, NUL, not encodable)."""
+        invalid = [(_PATH_FIELD, _PATH_HINT)]
         if "\0" in relative or Path(relative).is_absolute():
             raise InvalidInput("path must be relative to the data directory", invalid=invalid)
-        root = self.data_dir.resolve()
-        target = (root / relative).resolve()
-        if not target.is_relative_to(root):
+        try:
+            relative.encode("utf-8")
+            root = self.data_dir.resolve()
+            target = (root / relative).resolve()
+            inside = target.is_relative_to(root)
+            exists = inside and target.is_file()
+        except (OSError, ValueError, UnicodeError):
+            raise InvalidInput(
+                "path is not one this system can open (too long, or not valid text)", invalid=invalid
+            ) from None
+        if not inside:
             raise InvalidInput("path leaves the data directory", invalid=invalid)
-        if not target.is_file():
+        if not exists:
             raise InvalidInput(f"no file at {relative!r} in the data directory", invalid=invalid)
         return target
 
@@ -77,7 +91,7 @@ class DataAssets:
         try:
             summary = validate_csv(source)
         except SchemaError as error:
-            field = "file" if kind == "upload" else "body.path"
+            field = "file" if kind == "upload" else _PATH_FIELD
             raise InvalidInput(
                 f"the CSV does not match the diabetes-diagnostics schema: {error}",
                 invalid=[(field, str(error))],
@@ -89,7 +103,7 @@ class DataAssets:
             partial = target.with_suffix(".partial")
             shutil.copyfile(source, partial)
             os.replace(partial, target)
-        row = self.repo.add_data_asset(
+        row = self.store.add(
             DataAssetRow(
                 name=name,
                 version=0,
@@ -105,30 +119,32 @@ class DataAssets:
         return asset_read(row)
 
     def get(self, name: str) -> DataAssetSummary:
-        rows = self.repo.data_assets(name)
+        rows = self.store.versions(name)
         if not rows:
             raise NotFound(f"no data asset named {name!r}")
         return summary_of(name, rows)
 
     def list(self) -> list[DataAssetSummary]:
         grouped: defaultdict[str, list[DataAssetRow]] = defaultdict(list)
-        for row in self.repo.data_assets():
+        for row in self.store.versions():
             grouped[row.name].append(row)
         return [summary_of(name, rows) for name, rows in sorted(grouped.items())]
 
-    def resolve(self, name: str, version: str) -> DataAssetRow:
-        row = self.repo.data_asset(name, None if version == "latest" else int(version))
+    def resolve(self, selector: DataAssetSelector) -> DataAssetRef:
+        """A concrete version and its file; "latest" is the newest version now."""
+        name, version = selector.name, selector.version
+        row = self.store.get(name, None if version == LATEST else int(version))
         if row is None:
-            known = sorted({r.name for r in self.repo.data_assets()})
+            known = sorted({r.name for r in self.store.versions()})
             what = (
-                f"data asset {name!r}" if version == "latest" else f"version {version} of data asset {name!r}"
+                f"data asset {name!r}" if version == LATEST else f"version {version} of data asset {name!r}"
             )
             raise InvalidInput(
                 f"{what} does not exist (known assets: {', '.join(known) or 'none'}); "
                 "register it with POST /v1/data-assets",
                 invalid=[("body.data_asset", f"unknown {what}")],
             )
-        return row
+        return DataAssetRef(name=row.name, version=str(row.version), path=Path(row.path))
 
 
 def asset_read(row: DataAssetRow) -> DataAssetRead:

@@ -12,19 +12,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-COLUMNS = (
-    "PatientID",
-    "Pregnancies",
-    "PlasmaGlucose",
-    "DiastolicBloodPressure",
-    "TricepsThickness",
-    "SerumInsulin",
-    "BMI",
-    "DiabetesPedigree",
-    "Age",
-    "Diabetic",
-)
-LABEL = "Diabetic"
+from app.domain.dataset import COLUMNS, LABEL
+
 MIN_ROWS_PER_CLASS = 5
 
 

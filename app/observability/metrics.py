@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from app.domain.outcome import Outcome
 from app.store.tables import RunRow
 
 log = logging.getLogger(__name__)
@@ -79,26 +79,26 @@ class Metrics:
             self.step_duration.labels(step.name, step.status).observe(
                 _seconds(step.started_at, step.ended_at)
             )
-        if row.outcome:
-            self._observe_champion(row.outcome)
+        if row.outcome is not None:
+            self._observe_champion(row.outcome, row.spec.promotion.metric)
 
-    def _observe_champion(self, outcome: dict[str, Any]) -> None:
+    def _observe_champion(self, outcome: Outcome, default_metric: str) -> None:
         # champion_after is the champion once this run's registration is done, whether this
         # run promoted its candidate or the earlier champion held its place.
-        champion = outcome.get("champion_after")
-        if not isinstance(champion, dict) or not champion.get("name"):
+        champion = outcome.champion_after
+        if champion is None or not champion.name:
             return
-        model = str(champion["name"])
+        model = champion.name
         if model not in self._models:
             if len(self._models) >= MAX_MODELS:
                 log.warning("champion metrics: more than %d models, not tracking %r", MAX_MODELS, model)
                 return
             self._models.add(model)
-        metric = str((outcome.get("rule") or {}).get("metric", "roc_auc"))
-        value = (champion.get("metrics") or {}).get(metric)
-        if isinstance(value, int | float):
+        metric = str(outcome.rule.get("metric", default_metric))
+        value = champion.metrics.get(metric)
+        if value is not None:
             self.champion_metric.labels(model, metric).set(float(value))
-        version = str(champion.get("version", ""))
+        version = champion.version
         if version.isdigit():
             self.champion_version.labels(model).set(int(version))
 

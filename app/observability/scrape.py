@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from app.backends.base import RunStatus
+from app.domain.status import RunStatus
 from app.observability.metrics import METRICS, Metrics
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ def _read_store(request: Request) -> StoreSnapshot | None:
     if services is None:  # lifespan not (yet) run: report the process metrics alone
         return None
     try:
-        by_status = services.repo.count_by_status()
-        active = services.repo.count_active()
+        by_status = services.store.runs.count_by_status()
+        active = services.store.runs.count_active()
     except Exception:  # a scrape must still answer, and say the store did not (trainctl_store_up 0)
         log.warning("metrics: the store did not answer", exc_info=True)
         return None

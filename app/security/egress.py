@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import Request
 from pydantic import AnyHttpUrl, ValidationError
 
-from app.api.errors import InvalidInput
+from app.domain.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -105,21 +103,6 @@ class CallbackPolicy:
                 f"callback host {host!r} is not on this service's allowlist (TRAINCTL_CALLBACK_ALLOWLIST)",
                 invalid=[(FIELD, f"host {host!r} is not allowed")],
             )
-
-    def submit_dependency(self) -> Callable[[Request], Awaitable[None]]:
-        """A dependency for the submit route: checks the body's callback_url."""
-
-        async def check_callback_url(request: Request) -> None:
-            try:
-                # FastAPI parsed this body already; Starlette caches the result on the request.
-                body = await request.json()
-            except ValueError:
-                return  # not JSON: the request schema reports that itself
-            url = body.get("callback_url") if isinstance(body, dict) else None
-            if isinstance(url, str):
-                self.check_submitted(url)
-
-        return check_callback_url
 
     async def target(self, url: str) -> Target:
         """Check `url` as it stands now, resolve it, and pin the connection to a checked address."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from app.api.errors import ApiError
+from app.domain.errors import Unavailable
 from app.security.apikeys import SecurityConfigError
 from app.security.binding import is_loopback_host
 from app.settings import Settings
@@ -34,8 +34,8 @@ class TokenError(Exception):
     """Why a token was refused; the message is safe to show to the caller."""
 
 
-class KeysUnavailable(ApiError):
-    status, slug, title = 503, "auth-keys-unavailable", "Cannot validate tokens right now"
+class KeysUnavailable(Unavailable):
+    code, title = "auth-keys-unavailable", "Cannot validate tokens right now"
 
 
 async def fetch_jwks(url: str) -> Mapping[str, Any]:
@@ -74,7 +74,7 @@ class JwksCache:
         if not self._keys:
             raise KeysUnavailable(
                 "the identity provider's signing keys could not be fetched; retry shortly",
-                headers={"Retry-After": "30"},
+                retry_after=30,
             )
         found = self._keys.get(kid)
         if found is None:

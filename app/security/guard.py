@@ -15,7 +15,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.errors import Forbidden, Unauthorized
+from app.domain.errors import Forbidden, Unauthorized
 from app.security.apikeys import API_KEY_HEADER, ApiKeyRing
 from app.security.entra import (
     EntraTokenValidator,
@@ -67,7 +67,7 @@ class ApiKeyAuthenticator:
         if principal is None:
             raise Unauthorized(
                 f"the {API_KEY_HEADER} header holds no valid key",
-                headers={"WWW-Authenticate": self.challenge},
+                challenge=self.challenge,
             )
         return principal
 
@@ -103,7 +103,7 @@ class EntraAuthenticator:
             # The reason may quote the token's own header: keep the header value plain ASCII.
             reason = re.sub(r'[^\x20-\x7e]|["\\]', "?", str(error))[:200]
             challenge = f'{self.challenge}, error="invalid_token", error_description="{reason}"'
-            raise Unauthorized(str(error), headers={"WWW-Authenticate": challenge}) from None
+            raise Unauthorized(str(error), challenge=challenge) from None
         return Principal(name=caller_name(claims), role=Role.highest(roles_claim(claims)), via=self.via)
 
 
@@ -129,7 +129,7 @@ class Guard:
             if not credential:
                 raise Unauthorized(
                     f"this endpoint needs credentials: {_how(authenticator)}",
-                    headers={"WWW-Authenticate": authenticator.challenge},
+                    challenge=authenticator.challenge,
                 )
             principal = await authenticator.authenticate(credential)
             if principal.role is None or principal.role < role:

@@ -10,6 +10,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from app.domain.outcome import Outcome
+from app.domain.spec import RunSpec
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """SQLite keeps no time zone: store UTC, hand back aware UTC datetimes."""
@@ -28,6 +31,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+class SpecJSON(TypeDecorator[RunSpec]):
+    """A RunSpec as its versioned JSON document: typed in Python, plain JSON in the database."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: RunSpec | None, dialect: Dialect) -> dict[str, Any] | None:
+        return None if value is None else value.stored()
+
+    def process_result_value(self, value: dict[str, Any] | None, dialect: Dialect) -> RunSpec | None:
+        return None if value is None else RunSpec.from_stored(value)
+
+
+class OutcomeJSON(TypeDecorator[Outcome]):
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Outcome | None, dialect: Dialect) -> dict[str, Any] | None:
+        return None if value is None else value.model_dump(mode="json", exclude={"promoted"})
+
+    def process_result_value(self, value: dict[str, Any] | None, dialect: Dialect) -> Outcome | None:
+        return None if value is None else Outcome.model_validate(value)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -42,13 +69,13 @@ class RunRow(Base):
     experiment_name: Mapped[str] = mapped_column(String(255), index=True)
     model_name: Mapped[str] = mapped_column(String(255), index=True)
     backend: Mapped[str] = mapped_column(String(16))
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the validated request body
+    spec: Mapped[RunSpec] = mapped_column(SpecJSON())  # built once at submission
     data_asset_name: Mapped[str] = mapped_column(String(255))
     data_asset_version: Mapped[str] = mapped_column(String(64))
     backend_job_name: Mapped[str | None] = mapped_column(String(255))
     studio_url: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outcome: Mapped[Outcome | None] = mapped_column(OutcomeJSON())
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
     callback_url: Mapped[str | None] = mapped_column(Text)

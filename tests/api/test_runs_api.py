@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import run_to_end
 from tests.support.asgi import AppThread
+from tests.support.runs import run_to_end
 
 PROBLEM = "application/problem+json"
 

@@ -12,30 +12,18 @@ from typing import Any
 
 import pytest
 
-from app.observability import configure_logging, install_observability, observe_finished_run
+from app.observability import configure_logging
 from tests.support.asgi import AppThread
 
 
 @pytest.fixture(scope="session")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppThread]:
-    """A started service (local backend) with install_observability(app) applied and the
-    finished-run hook on its reconciler, as create_app will do once wired."""
-    from app import main
-    from app.reconciler import Reconciler
+    """A started service (local backend): create_app installs the observability middleware and
+    the finished-run hook itself."""
+    from app.main import create_app
     from app.settings import Settings
 
-    class HookedReconciler(Reconciler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            if observe_finished_run not in self.on_finished:  # already wired by create_app?
-                self.on_finished.append(observe_finished_run)
-
-    app = main.create_app(Settings(data_dir=tmp_path_factory.mktemp("observed-data")))
-    install_observability(app)
-    # The reconciler is built in the lifespan: patch only while it starts.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(main, "Reconciler", HookedReconciler)
-        thread = AppThread(app).start()
+    thread = AppThread(create_app(Settings(data_dir=tmp_path_factory.mktemp("observed-data")))).start()
     yield thread
     thread.stop()
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
+from app.domain.outcome import ModelRef, Outcome
+from app.domain.spec import DataAssetRef, RunSpec
 from app.observability import METRICS, observe_finished_run
 from app.observability import metrics as metrics_module
 from app.store.tables import RunRow, StepRow
@@ -16,11 +17,12 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def row(
-    model: str, *, steps: list[StepRow], outcome: dict[str, Any] | None = None, status: str = "completed"
+    model: str, *, steps: list[StepRow], outcome: Outcome | None = None, status: str = "completed"
 ) -> RunRow:
     return RunRow(
         id=f"run-{model}",
         kind="pipeline",
+        spec=RunSpec(run_id=f"run-{model}", model_name=model, data_asset=DataAssetRef(name="d", version="1")),
         status=status,
         model_name=model,
         created_at=T0,
@@ -40,11 +42,16 @@ def step(name: str, seconds: float | None, *, status: str = "completed", reused:
     )
 
 
-def outcome(model: str, version: str, roc_auc: float, metric: str = "roc_auc") -> dict[str, Any]:
-    return {
-        "rule": {"metric": metric, "min_improvement": 0.0},
-        "champion_after": {"name": model, "version": version, "metrics": {"roc_auc": roc_auc, "f1": 0.5}},
-    }
+def outcome(model: str, version: str, roc_auc: float, metric: str = "roc_auc") -> Outcome:
+    return Outcome(
+        deploy=True,
+        reason="",
+        rule={"metric": metric, "min_improvement": 0.0},
+        candidate_metrics={},
+        champion_before=None,
+        champion_after=ModelRef(name=model, version=version, metrics={"roc_auc": roc_auc, "f1": 0.5}),
+        registered_model=None,
+    )
 
 
 def sample(name: str, **labels: str) -> float | None:
@@ -83,7 +90,8 @@ def test_champion_follows_the_latest_finished_run() -> None:
 
 
 def test_no_champion_no_series() -> None:
-    observe(row("hook-none", steps=[], outcome={"rule": {"metric": "roc_auc"}, "champion_after": None}))
+    no_champion = outcome("hook-none", "1", 0.5).model_copy(update={"champion_after": None})
+    observe(row("hook-none", steps=[], outcome=no_champion))
     observe(row("hook-job", steps=[step("train-model", 1.0)], outcome=None))
     assert sample("trainctl_champion_metric", model="hook-none", metric="roc_auc") is None
     assert sample("trainctl_champion_version", model="hook-none") is None

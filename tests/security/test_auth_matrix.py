@@ -15,16 +15,9 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from tests.security.conftest import (
-    AppFactory,
-    Receiver,
-    Signer,
-    api_keys_setting,
-    bearer,
-    build,
-    entra_settings,
-    key_headers,
-)
+from tests.support.auth import Signer, api_keys_setting, bearer, entra_settings, key_headers
+from tests.support.fakebackend import AppFactory, build
+from tests.support.http import Receiver
 
 # Decided by design, not derived from the code under test.
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -180,8 +173,8 @@ def test_an_unclassified_write_needs_admin() -> None:
     from fastapi import APIRouter, FastAPI
 
     from app.api.errors import install_handlers
+    from app.api.guarded import include_guarded
     from app.security import build_guard
-    from app.security.wiring import include_guarded
     from app.settings import Settings
 
     router = APIRouter()

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.data_assets.validation import COLUMNS
-from tests.security.conftest import api_keys_setting, build, key_headers
+from tests.support.auth import api_keys_setting, key_headers
+from tests.support.fakebackend import build
 
 ADMIN = key_headers("admin")
 GOOD_ROW = ["1", "2", "120", "70", "20", "80", "30.5", "0.5", "40"]

@@ -13,7 +13,7 @@ from app.security import UnsafeBindingError, ensure_safe_binding, is_loopback_ho
 from app.security.apikeys import ApiKeyRing, SecurityConfigError
 from app.security.roles import Role
 from app.settings import Settings
-from tests.security.conftest import CALLBACK_SECRET, api_keys_setting
+from tests.support.auth import CALLBACK_SECRET, api_keys_setting
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]", "LOCALHOST."])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.api.errors import InvalidInput
+from app.domain.errors import InvalidInput
 from app.security.egress import CallbackPolicy, CallbackRefused, Target
 
 POLICY = CallbackPolicy(["hooks.example.com", "*.ci.example.com", "10.20.0.0/16", "127.0.0.1", "[::1]"])

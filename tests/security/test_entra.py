@@ -11,21 +11,14 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.errors import ApiError
+from app.api.errors import status_of
+from app.domain.errors import Unavailable
 from app.security.apikeys import SecurityConfigError
 from app.security.entra import EntraTokenValidator, JwksCache, TokenError, validator_from_settings
 from app.settings import Settings
-from tests.security.conftest import (
-    AUDIENCE,
-    ISSUER,
-    TENANT,
-    AppFactory,
-    Receiver,
-    Signer,
-    bearer,
-    build,
-    entra_settings,
-)
+from tests.support.auth import AUDIENCE, ISSUER, TENANT, Signer, bearer, entra_settings
+from tests.support.fakebackend import AppFactory, build
+from tests.support.http import Receiver
 
 RUNS = "/v1/training-runs"
 
@@ -199,9 +192,9 @@ def test_fetch_failure_keeps_the_known_keys(signer: Signer) -> None:
 def test_no_keys_at_all_is_unavailable(signer: Signer) -> None:
     cache, _ = cache_with([OSError("down")], Clock())
     validator = EntraTokenValidator(cache, audiences=[AUDIENCE], issuers=[ISSUER])
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(Unavailable) as raised:
         asyncio.run(validator.validate(signer.token()))
-    assert raised.value.status == 503
+    assert status_of(raised.value) == 503
 
 
 def test_settings_are_checked(tmp_path: Any) -> None:

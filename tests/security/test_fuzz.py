@@ -1,8 +1,10 @@
 """Schemathesis against the service's own OpenAPI document, over a loopback socket.
 
-Every operation gets generated valid and invalid requests (fixed seed, so a failure
-reproduces); every answer must be a documented status with a body matching its documented
-schema, and none may be a server error. At least 1,000 cases run in total.
+Every operation gets generated valid and invalid requests; every answer must be a documented
+status with a body matching its documented schema, and none may be a server error. At least
+1,000 cases run per seed. Two seeds run: a fixed one (the cases every commit must keep passing)
+and one derived from the commit (new cases each commit, where a fixed seed finds nothing new).
+Both are printed; ``TRAINCTL_FUZZ_SEED=N`` replays one.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.security.conftest import LiveServer, api_keys_setting, build, key_headers
+from tests.support.auth import api_keys_setting, key_headers
+from tests.support.fakebackend import build
+from tests.support.http import LiveServer
+from tests.support.seeds import FIXED_SEED, commit_seed
 
-SEED = 20261128
 EXAMPLES_PER_MODE = 50
 MIN_CASES = 1000
 ADMIN = key_headers("admin")
@@ -51,9 +55,10 @@ def run_operation(
     mode: schemathesis.GenerationMode,
     base_url: str,
     statuses: Counter[int],
+    fuzz_seed: int,
     **fixed: Any,
 ) -> None:
-    @seed(SEED)
+    @seed(fuzz_seed)
     @settings(
         max_examples=EXAMPLES_PER_MODE,
         deadline=None,
@@ -71,8 +76,9 @@ def run_operation(
     check()
 
 
-@pytest.mark.timeout(240)
-def test_no_server_errors_and_every_response_as_documented(live: LiveServer) -> None:
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("fuzz_seed", [FIXED_SEED, commit_seed()], ids=["fixed-seed", "commit-seed"])
+def test_no_server_errors_and_every_response_as_documented(live: LiveServer, fuzz_seed: int) -> None:
     # OpenAPI-aware auth: schemathesis knows the key is the ApiKey scheme, not a header to mutate.
     config = schemathesis.Config.from_dict({"auth": {"openapi": {"ApiKey": {"api_key": ADMIN["X-API-Key"]}}}})
     schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json", config=config)
@@ -88,16 +94,17 @@ def test_no_server_errors_and_every_response_as_documented(live: LiveServer) -> 
             passes.append((positive, {"path_parameters": existing}))
         for mode, fixed in passes:
             try:
-                run_operation(operation, mode, live.url, statuses, **fixed)
+                run_operation(operation, mode, live.url, statuses, fuzz_seed, **fixed)
             except Unsatisfiable:
                 continue  # nothing to make invalid: the operation takes no input
             except (Exception, BaseExceptionGroup) as error:  # report every failing operation
                 failures.append(f"{operation.label} [{mode.value} {fixed}]: {error}")
     total = sum(statuses.values())
     print(
-        f"schemathesis: {total} cases over {len(operations)} operations; statuses {sorted(statuses.items())}"
+        f"schemathesis seed {fuzz_seed} (replay: TRAINCTL_FUZZ_SEED={fuzz_seed}): {total} cases over "
+        f"{len(operations)} operations; statuses {sorted(statuses.items())}"
     )
-    assert not failures, "\n\n".join(failures)
+    assert not failures, f"seed {fuzz_seed}:\n\n" + "\n\n".join(failures)
     # Negative cases may drop the key (a 401 is then right); the rest must reach the handlers.
     assert total - statuses[401] >= MIN_CASES
     assert not [s for s in statuses if s >= 500]

@@ -12,8 +12,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.security.limits import MULTIPART_OVERHEAD
-from tests.security.conftest import AppFactory, LiveServer, api_keys_setting, key_headers
+from app.api.limits import MULTIPART_OVERHEAD
+from tests.support.auth import api_keys_setting, key_headers
+from tests.support.fakebackend import AppFactory
+from tests.support.http import LiveServer
 
 LIMIT = 4096
 UPLOAD_LIMIT = 8192

@@ -7,6 +7,7 @@ exactly as an attacker would send them (an HTTP client library would normalize t
 from __future__ import annotations
 
 import http.client
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from app.sampledata import write_csv
-from tests.security.conftest import Built, LiveServer, api_keys_setting, build, key_headers
+from tests.support.auth import api_keys_setting, key_headers
+from tests.support.fakebackend import Built, build
+from tests.support.http import LiveServer
 
 ADMIN = key_headers("admin")
 SECRET = "TOP-SECRET-OUTSIDE-CONTENT"
@@ -155,3 +158,51 @@ def test_data_asset_paths_stay_inside_the_data_directory(target: Target, attack:
     assert status == 422, (status, body[:300])
     assert b"body.path" in body
     assert SECRET.encode() not in body
+
+
+# Names the operating system refuses: too long for one path component or for a whole path, a
+# lone surrogate (not encodable), NUL. Each must be a clean 4xx naming the field, and the
+# keep-alive connection must survive it.
+OS_REFUSED_DATA_PATHS = [
+    "a" * 300,
+    "imports/" + "b" * 5000,
+    "/".join(["c" * 200] * 30),
+    "imports/\\ud800.csv",
+    "imports/ok.csv\\u0000.txt",
+]
+
+
+@pytest.mark.parametrize("name", OS_REFUSED_DATA_PATHS, ids=["component", "long", "deep", "surrogate", "nul"])
+def test_paths_the_os_refuses_are_a_422_naming_the_path(target: Target, name: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", target.server.port, timeout=10)
+    try:
+        for _ in range(2):  # the second request goes over the same connection
+            connection.request(
+                "POST",
+                "/v1/data-assets",
+                body=f'{{"name": "x", "path": "{name}"}}',
+                headers={**ADMIN, "Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            assert response.status == 422, body
+            assert response.getheader("content-type") == "application/problem+json"
+            # A lone surrogate is not even valid JSON text: then the body itself is named.
+            assert [p["name"] for p in body["invalid-params"]] in (["body.path"], ["body"])
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("tail", ["A" * 256, "d/" + "e" * 300, "%ff%fe.png", "%00"])
+def test_artifact_names_the_os_refuses_are_a_404(target: Target, tail: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", target.server.port, timeout=10)
+    try:
+        for _ in range(2):
+            connection.request(
+                "GET", f"/v1/training-runs/{target.run_id}/artifacts/train-model/{tail}", headers=ADMIN
+            )
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 404
+    finally:
+        connection.close()

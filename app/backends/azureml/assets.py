@@ -17,16 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.backends.base import BackendError, DataAssetRef
+from app.domain.errors import BackendError
+from app.domain.spec import DataAssetRef
 
 from .client import AzureCalls, is_not_found
 
-TRAIN, EVALUATE, REGISTER = "train", "evaluate", "register"
-COMPONENT_FILES = {
-    TRAIN: Path("train/train.yml"),
-    EVALUATE: Path("evaluate/evaluate.yml"),
-    REGISTER: Path("register/register.yml"),
-}
 CONDA_FILE = Path("environment/conda.yml")
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 # "latest" may move when someone registers a new environment version; re-check now and then.
@@ -153,23 +148,27 @@ class WorkspaceAssets:
         return str(self._ml.environments.create_or_update(environment).version)
 
     # -- components -------------------------------------------------------------------------
+    def component_file(self, kind: str) -> Path:
+        """``components/<kind>/<kind>.yml``, the convention the pipeline graph names them by."""
+        return self.components_dir / kind / f"{kind}.yml"
+
     def load(self, kind: str) -> Any:
         from azure.ai.ml import load_component
 
-        path = self.components_dir / COMPONENT_FILES[kind]
+        path = self.component_file(kind)
         if not path.is_file():
             raise BackendError(f"component definition {path} is missing")
         return load_component(source=str(path))
 
     def code_folder(self, kind: str, component: Any) -> Path:
-        yaml_dir = (self.components_dir / COMPONENT_FILES[kind]).parent
+        yaml_dir = self.component_file(kind).parent
         code = getattr(component, "code", None)
         return (yaml_dir / str(code)).resolve() if code else yaml_dir
 
     async def component(self, kind: str, environment: str) -> Any:
         """The registered component for `kind`, bound to `environment` (an azureml: id)."""
         component = self.load(kind)
-        yaml_path = self.components_dir / COMPONENT_FILES[kind]
+        yaml_path = self.component_file(kind)
         version = content_version(
             str(component.version) if component.version else None,
             yaml_path.read_bytes(),

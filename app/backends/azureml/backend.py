@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from azure.core.credentials import TokenCredential
 
-import app
-from app.backends.base import (
-    EVALUATE_STEP,
-    REGISTER_STEP,
-    TRAIN_STEP,
-    ArtifactInfo,
-    BackendError,
-    BackendInfo,
-    Outcome,
-    ReadyReport,
-    RegisteredModelInfo,
-    RunSpec,
-    RunState,
-    Submitted,
-)
+from app.backends.protocol import BackendInfo, ReadyReport
+from app.domain.errors import BackendError
+from app.domain.outcome import Outcome
+from app.domain.pipeline import COMPONENTS_DIR, DECISION, REGISTRATION, graph, step_names
+from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
+from app.domain.state import ArtifactInfo, RegisteredModelInfo, RunState, Submitted
 from app.settings import Settings
 
-from .assets import EVALUATE, REGISTER, TRAIN, WorkspaceAssets
+from .assets import WorkspaceAssets
 from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
 from .mlflow_reader import MlflowReader, install_credential
 from .preflight import identity_label, preflight
@@ -36,10 +28,6 @@ from .tracking import command_state, pipeline_state, raw_status, studio_url
 log = logging.getLogger(__name__)
 
 READY_CACHE_SECONDS = 15.0
-
-
-def default_components_dir() -> Path:
-    return Path(app.__file__).resolve().parent.parent / "components"
 
 
 class AzureMLBackend:
@@ -56,7 +44,7 @@ class AzureMLBackend:
         self.credential = credential or build_credential(settings)
         self._own_transport = None if transport is not None else build_transport(settings)
         transport = transport or self._own_transport
-        self.components_dir = components_dir or default_components_dir()
+        self.components_dir = components_dir or COMPONENTS_DIR
         self._calls = AzureCalls(settings.azure_call_timeout_seconds)
         self._ml = build_ml_client(settings, self.credential, transport)
         self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir)
@@ -64,10 +52,21 @@ class AzureMLBackend:
         self._reader: MlflowReader | None = None
         self._ready: tuple[float, ReadyReport] | None = None
 
+    @property
+    def kind(self) -> Literal["azureml"]:
+        return "azureml"
+
+    @property
+    def poll_seconds(self) -> float:
+        return self.settings.azure_poll_seconds
+
     # -- life cycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Nothing is required to start: a workspace that is down now must not stop the service
         from serving stored runs. The MLflow URI is looked up when first needed."""
+
+    async def store_ready(self) -> None:
+        """Nothing of Azure ML lives in the service database."""
 
     async def close(self, grace_seconds: float = 0.0) -> None:
         """Azure jobs keep running without us; only local resources are released."""
@@ -97,6 +96,11 @@ class AzureMLBackend:
         return report
 
     # -- submission --------------------------------------------------------------------------------
+    async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
+        """Kept as named: "latest" is resolved when the job is built, so a workspace that is down
+        at POST time delays the run instead of refusing it."""
+        return DataAssetRef(name=selector.name, version=selector.version)
+
     async def submit(self, spec: RunSpec) -> Submitted:
         name = job_name_for(spec.run_id)
         existing = await self._find_existing(spec, name)
@@ -133,15 +137,14 @@ class AzureMLBackend:
 
     async def _build(self, spec: RunSpec) -> Any:
         environment = await self._assets.environment(spec.environment)
-        data_version = await self._assets.data_version(spec.data_asset)
+        spec = spec.with_data_version(await self._assets.data_version(spec.data_asset))
         client_id = self.settings.managed_identity_client_id
-        if spec.kind == "job":
-            train = await self._assets.component(TRAIN, environment)
-            return build_command_job(spec, train, environment, data_version, client_id)
         components = {
-            kind: await self._assets.component(kind, environment) for kind in (TRAIN, EVALUATE, REGISTER)
+            step.component: await self._assets.component(step.component, environment) for step in graph(spec)
         }
-        return build_pipeline_job(spec, components, data_version, client_id)
+        if spec.kind == "job":
+            return build_command_job(spec, components, environment, client_id)
+        return build_pipeline_job(spec, components, client_id)
 
     @staticmethod
     def _submitted(job: Any) -> Submitted:
@@ -155,7 +158,7 @@ class AzureMLBackend:
         if spec.kind == "job":
             return command_state(job)
         children = await self._children(backend_job_name)
-        return pipeline_state(job, children)
+        return pipeline_state(job, children, step_names(spec))
 
     async def _children(self, backend_job_name: str) -> list[Any]:
         result: list[Any] = await self._calls.run(
@@ -170,9 +173,16 @@ class AzureMLBackend:
 
         await self._calls.run(f"cancel job {backend_job_name}", cancel)
 
+    async def wait_for_change(self) -> None:
+        """Azure ML pushes nothing to us: poll."""
+        await asyncio.sleep(self.poll_seconds)
+
+    def release(self, run_id: str) -> None:
+        """Nothing is held per run."""
+
     async def _step_runs(self, spec: RunSpec, backend_job_name: str) -> dict[str, str]:
         if spec.kind == "job":
-            return {TRAIN_STEP: backend_job_name}
+            return {graph(spec)[0].name: backend_job_name}
         state = await self.refresh(spec, backend_job_name)
         return {s.name: s.mlflow_run_id for s in state.steps if s.mlflow_run_id}
 
@@ -209,10 +219,10 @@ class AzureMLBackend:
         if spec.kind != "pipeline":
             return None
         runs = await self._step_runs(spec, backend_job_name)
-        if EVALUATE_STEP not in runs:
+        if DECISION.step not in runs:
             return None
         reader = await self._mlflow()
-        return await reader.outcome(runs.get(EVALUATE_STEP), runs.get(REGISTER_STEP), spec.model_name)
+        return await reader.outcome(runs.get(DECISION.step), runs.get(REGISTRATION.step), spec.model_name)
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
         return await (await self._mlflow()).model(name)

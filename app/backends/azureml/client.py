@@ -28,7 +28,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.pipeline.transport import HttpTransport, RequestsTransport
 
-from app.backends.base import BackendError
+from app.domain.errors import BackendError
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import mimetypes
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -22,14 +21,10 @@ from urllib.parse import urlparse
 
 from azure.core.credentials import TokenCredential
 
-from app.backends.base import (
-    ArtifactInfo,
-    BackendError,
-    ModelVersionInfo,
-    Outcome,
-    RegisteredModelInfo,
-)
-from app.backends.records import DECISION_FILE, MODEL_INFO_FILE, float_dict, outcome_from_records
+from app.domain.errors import BackendError
+from app.domain.outcome import Outcome, float_values
+from app.domain.pipeline import DECISION, REGISTRATION
+from app.domain.state import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo
 
 from .client import AzureCalls
 
@@ -123,8 +118,7 @@ class MlflowReader:
         found: list[ArtifactInfo] = []
         for step, run_id in step_runs.items():
             for path, size in self._walk(run_id):
-                media, _ = mimetypes.guess_type(path)
-                found.append(ArtifactInfo(f"{step}/{path}", size, media or "application/octet-stream"))
+                found.append(ArtifactInfo(f"{step}/{path}", size))
                 if len(found) >= MAX_ARTIFACTS:
                     return found
         return found
@@ -207,11 +201,11 @@ class MlflowReader:
         return result
 
     def _outcome(self, evaluate_run: str | None, register_run: str | None, model_name: str) -> Outcome | None:
-        decision = self._read_json(evaluate_run, DECISION_FILE) if evaluate_run else None
+        decision = self._read_json(evaluate_run, DECISION.file) if evaluate_run else None
         if decision is None:
             return None
-        info = self._read_json(register_run, MODEL_INFO_FILE) if register_run else None
-        return outcome_from_records(decision, info, model_name)
+        info = self._read_json(register_run, REGISTRATION.file) if register_run else None
+        return Outcome.from_records(decision, info, model_name)
 
     # -- registry ----------------------------------------------------------------------------------
     async def model(self, name: str) -> RegisteredModelInfo | None:
@@ -269,7 +263,7 @@ def _version_metrics(tags: dict[str, str]) -> dict[str, float]:
                     metrics[key[len(prefix) :]] = float(value)
     if not metrics and "metrics" in tags:
         with contextlib.suppress(ValueError, AttributeError):
-            metrics = float_dict(json.loads(tags["metrics"]))
+            metrics = float_values(json.loads(tags["metrics"]))
     return metrics
 
 

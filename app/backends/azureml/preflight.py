@@ -12,7 +12,9 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 
-from app.backends.base import BackendError, ReadyReport
+from app.backends.protocol import ReadyReport
+from app.domain.errors import BackendError
+from app.domain.spec import DEFAULT_ENVIRONMENT
 from app.settings import Settings
 
 from .assets import parse_asset_ref
@@ -26,7 +28,6 @@ from .client import (
     is_not_found,
 )
 
-DEFAULT_ENVIRONMENT = "diabetes-classify@latest"
 CHECKS = ("token", "workspace", "compute", "environment")
 REPORT_MARGIN_SECONDS = 0.3
 

@@ -1,18 +1,16 @@
-"""Builds the Azure ML job (command) or pipeline job for a RunSpec from registered components."""
+"""Builds the Azure ML job for a RunSpec from the one pipeline graph: a command job for a
+one-step graph, otherwise a ``dsl.pipeline`` with one node per step."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from app.backends.base import (
-    EVALUATE_STEP,
-    REGISTER_STEP,
-    TRAIN_STEP,
-    BackendError,
-    RunSpec,
-)
+from app.domain.errors import BackendError
+from app.domain.pipeline import Binding, FromDataAsset, FromStep, Step, graph
+from app.domain.spec import RunSpec
 
 RUN_ID_TAG = "trainctl.run_id"
 KIND_TAG = "trainctl.kind"
@@ -57,14 +55,11 @@ def _require_compute(spec: RunSpec) -> str:
     return spec.compute
 
 
-def _accepted(component: Any, values: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
-    """Only the inputs the component declares: optional knobs are dropped if a YAML lacks them,
-    required ones fail loudly with the component named."""
-    declared = set(component.inputs or {})
-    missing = [name for name in required if name not in declared]
+def _declared(component: Any, step: Step) -> None:
+    """Every input the graph binds must be one the registered component declares."""
+    missing = sorted(set(step.inputs) - set(component.inputs or {}))
     if missing:
         raise BackendError(f"component {component.name} does not declare inputs {missing}")
-    return {key: value for key, value in values.items() if key in declared}
 
 
 def data_input(name: str, version: str) -> Any:
@@ -73,33 +68,41 @@ def data_input(name: str, version: str) -> Any:
     return Input(type="uri_file", path=f"azureml:{name}:{version}")
 
 
+def _bind(step: Step, data: Any, nodes: Mapping[str, Any]) -> dict[str, Any]:
+    def value(binding: Binding) -> Any:
+        if isinstance(binding, FromStep):
+            return nodes[binding.step].outputs[binding.output]
+        if isinstance(binding, FromDataAsset):
+            return data
+        return binding
+
+    return {name: value(binding) for name, binding in step.inputs.items()}
+
+
 def build_command_job(
-    spec: RunSpec, train: Any, environment: str, data_version: str, client_id: str | None
+    spec: RunSpec, components: Mapping[str, Any], environment: str, client_id: str | None
 ) -> Any:
-    """`azure.ai.ml.command` from the train component: same command, code and interface."""
+    """`azure.ai.ml.command` from the graph's single step: same command, code and interface."""
     from azure.ai.ml import Output, command
 
-    compute = spec.step_compute.get(TRAIN_STEP) or _require_compute(spec)
-    inputs: dict[str, Any] = {
-        "training_data": data_input(spec.data_asset.name, data_version),
-        "reg_rate": spec.reg_rate,
-        "solver": spec.solver,
-    }
-    for name, port in (train.inputs or {}).items():
+    (step,) = graph(spec)
+    component = components[step.component]
+    _declared(component, step)
+    inputs = _bind(step, data_input(spec.data_asset.name, spec.data_asset.version), {})
+    for name, port in (component.inputs or {}).items():
         if name not in inputs and getattr(port, "default", None) is not None:
             inputs[name] = port.default
-    inputs = _accepted(train, inputs, ("training_data", "reg_rate", "solver"))
-    outputs = {name: Output(type=port.type) for name, port in (train.outputs or {}).items()}
+    outputs = {name: Output(type=port.type) for name, port in (component.outputs or {}).items()}
     return command(
         name=job_name_for(spec.run_id),
-        display_name=TRAIN_STEP,
+        display_name=step.name,
         experiment_name=spec.experiment_name,
         description=f"trainctl run {spec.run_id}",
         tags=job_tags(spec),
-        code=train.code,  # the registered code asset: nothing is uploaded again
-        command=train.command,
+        code=component.code,  # the registered code asset: nothing is uploaded again
+        command=component.command,
         environment=environment,
-        compute=compute,
+        compute=spec.compute_for(step.name) or _require_compute(spec),
         inputs=inputs,
         outputs=outputs,
         identity=_identity(client_id),
@@ -107,68 +110,34 @@ def build_command_job(
     )
 
 
-def build_pipeline_job(
-    spec: RunSpec, components: dict[str, Any], data_version: str, client_id: str | None
-) -> Any:
-    """train -> evaluate -> register, with the step names the API exposes as display names.
-
-    The components come registered with the environment already bound, so the nodes carry
-    no environment override of their own.
-    """
+def build_pipeline_job(spec: RunSpec, components: Mapping[str, Any], client_id: str | None) -> Any:
+    """One node per graph step, keyed by the step's node key and shown under the step name the
+    API exposes. The components come registered with the environment already bound, so the
+    nodes carry no environment override of their own."""
     from azure.ai.ml import dsl
 
     default_compute = _require_compute(spec)
-    train, evaluate, register = components["train"], components["evaluate"], components["register"]
+    steps = graph(spec)
+    for step in steps:
+        _declared(components[step.component], step)
     env_vars = step_environment_variables(spec, client_id)
-    data_asset = f"{spec.data_asset.name}:{data_version}"
-    train_inputs = _accepted(
-        train, {"reg_rate": spec.reg_rate, "solver": spec.solver}, ("training_data", "reg_rate", "solver")
-    )
-
-    def _configure(node: Any, step: str) -> None:
-        node.display_name = step
-        node.environment_variables = dict(env_vars)
-        if spec.step_compute.get(step):
-            node.compute = spec.step_compute[step]
-
-    # Variable names become the node keys in the pipeline body; keep them stable.
     pipeline_name = spec.pipeline_name or f"{spec.experiment_name}-pipeline"
 
     # No annotations here: dsl.pipeline reads them to type the pipeline's inputs, and with
     # postponed evaluation it would see the string "Any" and refuse it.
     @dsl.pipeline(None, name=pipeline_name, compute=default_compute)
     def diabetes_pipeline(training_data):  # type: ignore[no-untyped-def]
-        train_model = train(training_data=training_data, **train_inputs)
-        _configure(train_model, TRAIN_STEP)
-        evaluate_model = evaluate(
-            **_accepted(
-                evaluate,
-                {
-                    "model_input": train_model.outputs.model_output,
-                    "test_data": train_model.outputs.test_data,
-                    "model_name": spec.model_name,
-                    "promotion_metric": spec.promotion.metric,
-                    "min_improvement": spec.promotion.min_improvement,
-                },
-                ("model_input", "test_data", "model_name"),
-            )
-        )
-        _configure(evaluate_model, EVALUATE_STEP)
-        register_model = register(
-            **_accepted(
-                register,
-                {
-                    "model_input": train_model.outputs.model_output,
-                    "evaluation_output": evaluate_model.outputs.evaluation_output,
-                    "model_name": spec.model_name,
-                    "data_asset": data_asset,
-                },
-                ("model_input", "evaluation_output", "model_name"),
-            )
-        )
-        _configure(register_model, REGISTER_STEP)
+        nodes: dict[str, Any] = {}
+        for step in steps:
+            node = components[step.component](**_bind(step, training_data, nodes))
+            node.name = step.node_key
+            node.display_name = step.name
+            node.environment_variables = dict(env_vars)
+            if spec.compute_for(step.name):
+                node.compute = spec.compute_for(step.name)
+            nodes[step.name] = node
 
-    job = diabetes_pipeline(training_data=data_input(spec.data_asset.name, data_version))
+    job = diabetes_pipeline(training_data=data_input(spec.data_asset.name, spec.data_asset.version))
     job.name = job_name_for(spec.run_id)
     job.display_name = pipeline_name
     job.experiment_name = spec.experiment_name

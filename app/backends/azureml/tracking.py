@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from app.backends.base import PIPELINE_STEPS, TRAIN_STEP, RunState, StepState, normalize_status
+from app.domain.state import RunState, StepState
+from app.domain.status import normalize_status
+from app.domain.steps import PIPELINE_STEPS, StepName
 
 FINAL_RAW = {"Completed", "Failed", "Canceled"}
 
@@ -85,14 +88,14 @@ def step_from_child(child: Any, parent_name: str, parent_url: str | None) -> Ste
     return step
 
 
-def pipeline_state(job: Any, children: list[Any]) -> RunState:
+def pipeline_state(job: Any, children: list[Any], expected_steps: Sequence[str] = PIPELINE_STEPS) -> RunState:
     parent_status = raw_status(job.status)
     url = studio_url(job)
     steps = [step_from_child(child, job.name, url) for child in children if child is not None]
     seen = {step.name for step in steps}
-    order = {name: index for index, name in enumerate(PIPELINE_STEPS)}
+    order = {name: index for index, name in enumerate(expected_steps)}
     # Steps not started yet are not children yet; list them so the shape is stable.
-    steps.extend(StepState(name=name, raw_status="NotStarted") for name in PIPELINE_STEPS if name not in seen)
+    steps.extend(StepState(name=name, raw_status="NotStarted") for name in expected_steps if name not in seen)
     steps.sort(key=lambda step: order.get(step.name, len(order)))
     started, ended = _job_times(job)
     if started is None:
@@ -114,7 +117,7 @@ def command_state(job: Any) -> RunState:
     url = studio_url(job)
     started, ended = _job_times(job)
     step = StepState(
-        name=TRAIN_STEP,
+        name=StepName.TRAIN,
         raw_status=status,
         started_at=started,
         ended_at=ended,
@@ -123,7 +126,7 @@ def command_state(job: Any) -> RunState:
         mlflow_run_id=str(job.name),
     )
     if status == "Failed":
-        step.error = f"step {TRAIN_STEP} failed; see its logs in Azure ML studio"
+        step.error = f"step {StepName.TRAIN} failed; see its logs in Azure ML studio"
     return RunState(
         raw_status=status,
         steps=[step],

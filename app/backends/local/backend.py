@@ -7,29 +7,21 @@ import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from app.backends.base import (
-    EVALUATE_STEP,
-    REGISTER_STEP,
-    ArtifactInfo,
-    BackendInfo,
-    Outcome,
-    ReadyReport,
-    RegisteredModelInfo,
-    RunSpec,
-    RunState,
-    Submitted,
-)
 from app.backends.local import mlflow_reader
 from app.backends.local.engine import LocalEngine
 from app.backends.local.layout import DataLayout
 from app.backends.local.mlflow_store import prepare_store
-from app.backends.local.pipeline import COMPONENTS_DIR, build_plan
 from app.backends.local.runners import FreshInterpreterRunner, StepRunner, ZygoteRunner
 from app.backends.local.stepcache import StepCache
 from app.backends.local.warmup import warm_plan
-from app.backends.records import outcome_from_records
+from app.backends.protocol import BackendInfo, ReadyReport
+from app.data_assets.service import DataAssets
+from app.domain.outcome import Outcome
+from app.domain.pipeline import COMPONENTS_DIR, DECISION, REGISTRATION, OutputFile, graph
+from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
+from app.domain.state import ArtifactInfo, RegisteredModelInfo, RunState, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +32,7 @@ class LocalBackend:
         layout: DataLayout,
         cache: StepCache,
         *,
+        catalog: DataAssets | None = None,
         warm_runner: bool = True,
         max_parallel_steps: int = 2,
         components_dir: Path = COMPONENTS_DIR,
@@ -49,6 +42,7 @@ class LocalBackend:
         self._warm = warm_runner
         self._max_parallel = max_parallel_steps
         self._cache = cache
+        self._catalog = catalog
         self._changed = asyncio.Event()
         self.runner: StepRunner = FreshInterpreterRunner()
         self.engine: LocalEngine | None = None
@@ -57,6 +51,15 @@ class LocalBackend:
         self._warm_task: asyncio.Task[None] | None = None
         self._stores_ready = asyncio.Event()
         self._store_error: str | None = None
+
+    @property
+    def kind(self) -> Literal["local"]:
+        return "local"
+
+    @property
+    def poll_seconds(self) -> float:
+        # The engine reports every change itself; polling only backs that up.
+        return 1.0
 
     def _on_change(self, run_id: str) -> None:
         self._changed.set()
@@ -78,11 +81,22 @@ class LocalBackend:
             self.layout,
             self.runner,
             self._cache,
+            components_dir=self.components_dir,
             max_parallel_steps=self._max_parallel,
             on_change=self._on_change,
             stores_ready=self._stores_ready,
         )
         self._warm_task = asyncio.get_running_loop().create_task(self._prepare(zygote))
+
+    async def store_ready(self) -> None:
+        """Seed the built-in sample data set on first start, so a newcomer can train at once."""
+        if self._catalog is not None:
+            await asyncio.to_thread(self._catalog.ensure_default)
+
+    async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
+        if self._catalog is None:
+            raise RuntimeError("the local backend was built without a data-asset catalog")
+        return self._catalog.resolve(selector)
 
     async def _prepare(self, zygote: ZygoteRunner | None) -> None:
         template = self.layout.runtime / "mlflow-empty.db"
@@ -163,9 +177,9 @@ class LocalBackend:
         ready = all(v == "ok" for k, v in checks.items() if k != "step_runner")
         return ReadyReport(ready=ready, checks=checks)
 
-    async def wait_for_change(self, timeout: float) -> None:
+    async def wait_for_change(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            await asyncio.wait_for(self._changed.wait(), self.poll_seconds)
         self._changed.clear()
 
     def _engine(self) -> LocalEngine:
@@ -175,20 +189,20 @@ class LocalBackend:
 
     async def submit(self, spec: RunSpec) -> Submitted:
         engine = self._engine()
-        state = engine.submit(spec, build_plan(spec, self.components_dir))
+        state = engine.submit(spec, graph(spec))
         return Submitted(backend_job_name=spec.run_id, raw_status=state.raw_status)
 
     async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
         engine = self._engine()
         if not engine.knows(spec.run_id):
             # Lost with a restart: resuming re-runs nothing that already finished in this run.
-            engine.submit(spec, build_plan(spec, self.components_dir))
+            engine.submit(spec, graph(spec))
         return engine.state(spec.run_id)
 
     async def cancel(self, spec: RunSpec, backend_job_name: str) -> None:
         await self._engine().cancel(spec.run_id)
 
-    def forget(self, run_id: str) -> None:
+    def release(self, run_id: str) -> None:
         self._engine().forget(run_id)
 
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
@@ -213,22 +227,18 @@ class LocalBackend:
         engine = self._engine()
         if not engine.knows(spec.run_id):
             return None
-        decision = _read_json(
-            engine.outputs(spec.run_id, EVALUATE_STEP).get("evaluation_output"), "decision.json"
-        )
-        info = _read_json(
-            engine.outputs(spec.run_id, REGISTER_STEP).get("register_output"), "model_info.json"
-        )
+        decision = _read_json(engine, spec.run_id, DECISION)
         if decision is None:
             return None
-        return outcome_from_records(decision, info, spec.model_name)
+        return Outcome.from_records(decision, _read_json(engine, spec.run_id, REGISTRATION), spec.model_name)
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
         return await asyncio.to_thread(self.reader.model, name)
 
 
-def _read_json(folder: Path | None, name: str) -> dict[str, Any] | None:
-    if folder is None or not (folder / name).is_file():
+def _read_json(engine: LocalEngine, run_id: str, where: OutputFile) -> dict[str, Any] | None:
+    folder = engine.outputs(run_id, where.step).get(where.output)
+    if folder is None or not (folder / where.file).is_file():
         return None
-    data: dict[str, Any] = json.loads((folder / name).read_text())
+    data: dict[str, Any] = json.loads((folder / where.file).read_text())
     return data

@@ -68,7 +68,7 @@ class ComponentSpec:
             table: dict[str, Any] = values if kind == "inputs" else outputs
             if name not in table:
                 raise ComponentError(f"{self.name}: {kind[:-1]} {name!r} has no value")
-            return shlex.quote(_render(table[name]))
+            return shlex.quote(render(table[name]))
 
         text = _PLACEHOLDER.sub(substitute, _OPTIONAL.sub(keep_optional, self.command))
         tokens = shlex.split(text)
@@ -80,7 +80,8 @@ class ComponentSpec:
         return tree_digest(self.code_dir)
 
 
-def _render(value: Any) -> str:
+def render(value: Any) -> str:
+    """A value as the command line carries it (booleans as Azure ML writes them)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from app.backends.base import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo, media_type
+from app.domain.state import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -94,7 +94,7 @@ class MlflowReader:
                 continue
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
                 relative = path.relative_to(root).as_posix()
-                found.append(ArtifactInfo(f"{step}/{relative}", path.stat().st_size, media_type(relative)))
+                found.append(ArtifactInfo(f"{step}/{relative}", path.stat().st_size))
         return found
 
     def artifact_file(self, step_runs: dict[str, str], path: str) -> Path:
@@ -103,8 +103,12 @@ class MlflowReader:
         if step not in step_runs or not relative:
             raise ArtifactNotFound(path)
         root = self._artifact_root(step_runs[step])
-        target = (root / relative).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
+        try:
+            target = (root / relative).resolve()
+            found = target.is_relative_to(root) and target.is_file()
+        except (OSError, ValueError):  # too long, NUL, not encodable: no such file either way
+            found = False
+        if not found:
             raise ArtifactNotFound(path)
         return target
 

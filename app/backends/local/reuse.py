@@ -10,11 +10,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from app.backends.base import RunSpec
 from app.backends.local import componentspec
 from app.backends.local.champion import champion_version
-from app.backends.local.pipeline import StepPlan
 from app.backends.local.stepcache import CacheEntry, StepCache
+from app.domain.pipeline import Step
+from app.domain.spec import RunSpec
 
 
 def file_digest(path: Path) -> str:
@@ -58,7 +58,12 @@ def reuse_key(
 
 
 def find_reusable(
-    cache: StepCache, spec: RunSpec, plan: StepPlan, key: str, mlflow_db: Path
+    cache: StepCache,
+    spec: RunSpec,
+    plan: Step,
+    component: componentspec.ComponentSpec,
+    key: str,
+    mlflow_db: Path,
 ) -> tuple[CacheEntry, bool] | None:
     """An earlier execution to adopt, and whether that counts as reuse (False when it is this
     same run's own step, finished before a restart)."""
@@ -67,8 +72,7 @@ def find_reusable(
         return own, False
     # Azure ML must re-run a non-deterministic step every time; here the engine knows the one
     # outside state such a step reads (the champion) and checks it before any reuse.
-    deterministic = componentspec.load(plan.component).is_deterministic
-    if spec.force_rerun or not (deterministic or plan.reads_champion):
+    if spec.force_rerun or not (component.is_deterministic or plan.reads_champion):
         return None
     champion_now = champion_version(mlflow_db, spec.model_name) if plan.reads_champion else None
     for entry in cache.find(key):

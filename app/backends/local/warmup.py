@@ -10,10 +10,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from app.backends.base import DataAssetRef, RunSpec
 from app.backends.local import componentspec
 from app.backends.local.mlflow_store import matplotlib_cache
-from app.backends.local.pipeline import FromFile, FromStep, build_plan
+from app.domain.pipeline import FromDataAsset, FromStep, graph
+from app.domain.spec import DataAssetRef, RunSpec
 
 
 def warm_plan(scratch: Path, components_dir: Path, template_db: Path | None = None) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def warm_plan(scratch: Path, components_dir: Path, template_db: Path | None = No
         kind="pipeline",
         experiment_name="trainctl-warmup",
         model_name="trainctl-warmup",
-        data_asset=DataAssetRef("warmup", "1", Path(data)),
+        data_asset=DataAssetRef(name="warmup", version="1", path=Path(data)),
     )
     env = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
@@ -40,19 +40,19 @@ def warm_plan(scratch: Path, components_dir: Path, template_db: Path | None = No
     }
     outputs: dict[str, dict[str, Path]] = {}
     steps = []
-    for plan in build_plan(spec, components_dir):
-        component = componentspec.load(plan.component)
-        outputs[plan.name] = {name: scratch / plan.name / name for name in component.outputs}
-        for path in outputs[plan.name].values():
+    for step in graph(spec):
+        component = componentspec.load(step.component_file(components_dir))
+        outputs[step.name] = {name: scratch / step.name / name for name in component.outputs}
+        for path in outputs[step.name].values():
             path.mkdir(parents=True)
         inputs = {
             name: str(outputs[b.step][b.output])
             if isinstance(b, FromStep)
-            else str(b.path)
-            if isinstance(b, FromFile)
-            else b
-            for name, b in plan.inputs.items()
+            else str(data)
+            if isinstance(b, FromDataAsset)
+            else componentspec.render(b)
+            for name, b in step.inputs.items()
         }
-        argv = component.resolve(inputs, {k: str(v) for k, v in outputs[plan.name].items()})
+        argv = component.resolve(inputs, {k: str(v) for k, v in outputs[step.name].items()})
         steps.append({"script": str(component.script), "argv": argv, "env": env, "cwd": str(scratch)})
     return steps

@@ -10,8 +10,8 @@ import pytest
 
 from app.backends.local.backend import LocalBackend
 from app.backends.local.layout import DataLayout
-from app.backends.local.pipeline import COMPONENTS_DIR
 from app.backends.local.stepcache import MemoryStepCache
+from app.domain.pipeline import COMPONENTS_DIR
 from tests.support.loop import LoopThread
 
 

@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
-from app.backends.base import DataAssetRef, RunSpec, RunState
 from app.backends.local.backend import LocalBackend
 from app.backends.local.engine import LocalEngine
 from app.backends.local.layout import DataLayout
-from app.backends.local.pipeline import FromStep, StepPlan, build_plan
 from app.backends.local.runners import FreshInterpreterRunner
 from app.backends.local.stepcache import MemoryStepCache
+from app.domain.pipeline import FromStep, Step, graph
+from app.domain.spec import DataAssetRef, RunSpec
+from app.domain.state import RunState
 from tests.support.loop import LoopThread
 
 SLEEPER = dedent(
@@ -67,15 +68,14 @@ def sleeper_component(root: Path) -> Path:
     return root / "sleeper" / "sleeper.yml"
 
 
-def spec(run_id: str, data: Path | None = None, **kw: object) -> RunSpec:
+def spec(run_id: str, data: Path | None = None) -> RunSpec:
     return RunSpec(
         run_id=run_id,
         kind="pipeline",
         experiment_name="engine-tests",
         model_name="processes",
-        data_asset=DataAssetRef("d", "1", data or Path("/nonexistent")),
+        data_asset=DataAssetRef(name="d", version="1", path=data or Path("/nonexistent")),
         force_rerun=True,
-        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -95,8 +95,8 @@ def alive(pid: int) -> bool:
 def test_cancel_kills_the_whole_process_group(
     loop: LoopThread, backend: LocalBackend, tmp_path: Path
 ) -> None:
-    component = sleeper_component(tmp_path)
-    plan = [StepPlan("train-model", component, {"seconds": "60"})]
+    sleeper_component(backend.components_dir)
+    plan = (Step("train-model", "sleeper", {"seconds": "60"}),)
     engine = backend.engine
     assert engine is not None
     run_spec = spec("run-cancel-1")
@@ -131,7 +131,7 @@ def test_failing_step_gives_its_error_line_and_skips_the_rest(
     assert engine is not None
 
     async def go() -> RunState:
-        engine.submit(run_spec, build_plan(run_spec, backend.components_dir))
+        engine.submit(run_spec, graph(run_spec))
         return await engine.wait("run-fail-1")
 
     state = loop.run(go())
@@ -145,17 +145,23 @@ def test_failing_step_gives_its_error_line_and_skips_the_rest(
 
 
 def test_independent_steps_run_in_parallel_within_the_limit(tmp_path: Path) -> None:
-    component = sleeper_component(tmp_path / "components")
-    plan = [
-        StepPlan("a", component, {"seconds": "1.5"}),
-        StepPlan("b", component, {"seconds": "1.5"}),
-        StepPlan("c", component, {"seconds": "0.1", "after": FromStep("a", "out")}),
-    ]
+    sleeper_component(tmp_path / "components")
+    plan = (
+        Step("a", "sleeper", {"seconds": "1.5"}),
+        Step("b", "sleeper", {"seconds": "1.5"}),
+        Step("c", "sleeper", {"seconds": "0.1", "after": FromStep("a", "out")}),
+    )
 
     async def run_with(limit: int) -> dict[str, dict[str, float]]:
         layout = DataLayout(tmp_path / f"data-{limit}")
         layout.ensure()
-        engine = LocalEngine(layout, FreshInterpreterRunner(), MemoryStepCache(), max_parallel_steps=limit)
+        engine = LocalEngine(
+            layout,
+            FreshInterpreterRunner(),
+            MemoryStepCache(),
+            components_dir=tmp_path / "components",
+            max_parallel_steps=limit,
+        )
         engine.submit(spec(f"run-par-{limit}"), plan)
         state = await engine.wait(f"run-par-{limit}")
         assert state.raw_status == "Completed", [(s.name, s.error) for s in state.steps]

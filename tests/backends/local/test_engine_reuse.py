@@ -5,30 +5,36 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from app.backends.base import DataAssetRef, RunSpec, RunState
 from app.backends.local.backend import LocalBackend
 from app.backends.local.champion import champion_version
-from app.backends.local.pipeline import build_plan
-from tests.conftest import sample_csv
+from app.domain.pipeline import graph
+from app.domain.spec import DataAssetRef, RunSpec
+from app.domain.state import RunState
 from tests.support.loop import LoopThread
+from tests.support.runs import sample_csv
 
 _counter = iter(range(10_000))
 
 
-def run(loop: LoopThread, backend: LocalBackend, data: Path, model: str, **kw: object) -> RunState:
-    spec = RunSpec(
-        run_id=f"run-test-{next(_counter):04d}",
-        kind="pipeline",
-        experiment_name="engine-tests",
-        model_name=model,
-        data_asset=DataAssetRef("d", "1", data),
-        **kw,  # type: ignore[arg-type]
+def run(
+    loop: LoopThread, backend: LocalBackend, data: Path, model: str, reg_rate: float = 0.01, **kw: object
+) -> RunState:
+    spec = RunSpec.model_validate(
+        {
+            "run_id": f"run-test-{next(_counter):04d}",
+            "kind": "pipeline",
+            "experiment_name": "engine-tests",
+            "model_name": model,
+            "data_asset": DataAssetRef(name="d", version="1", path=data),
+            "hyperparameters": {"reg_rate": reg_rate},
+            **kw,
+        }
     )
     engine = backend.engine
     assert engine is not None
 
     async def submit_and_wait() -> RunState:
-        engine.submit(spec, build_plan(spec, backend.components_dir))
+        engine.submit(spec, graph(spec))
         return await engine.wait(spec.run_id)
 
     state = loop.run(submit_and_wait())

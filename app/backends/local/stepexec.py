@@ -1,0 +1,231 @@
+"""Runs one step of a local run: binds its inputs, reuses an earlier execution when nothing it
+depends on changed, or starts its process and records what it produced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.backends.local import componentspec
+from app.backends.local.champion import champion_version
+from app.backends.local.execution import RunExecution
+from app.backends.local.layout import DataLayout
+from app.backends.local.reuse import FileDigests, file_digest, find_reusable, reuse_key
+from app.backends.local.runners import StepProcess, StepRunner
+from app.backends.local.stepcache import CacheEntry, StepCache
+from app.backends.local.steplog import last_error_line, read_step_info
+from app.domain.pipeline import FromDataAsset, FromStep, Step
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StepExecutor:
+    def __init__(
+        self,
+        layout: DataLayout,
+        runner: StepRunner,
+        cache: StepCache,
+        components_dir: Path,
+        *,
+        max_parallel_steps: int,
+        on_change: Callable[[RunExecution], None],
+        stores_ready: asyncio.Event | None,
+    ) -> None:
+        self.layout = layout
+        self.runner = runner
+        self.cache = cache
+        self.components_dir = components_dir
+        self.draining = False
+        self._slots = asyncio.Semaphore(max_parallel_steps)
+        self._exclusive: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._changed = on_change
+        # Steps wait for this before launching: the MLflow database must exist (and be migrated
+        # by exactly one process) before any step opens it.
+        self._stores_ready = stores_ready
+        self._digests = FileDigests()
+
+    async def run(self, execution: RunExecution, step: Step) -> bool | None:
+        """True when the step completed, False when it failed or was canceled, None when the
+        engine is shutting down and did not start it."""
+        if step.exclusive is None:
+            return await self._run(execution, step)
+        async with self._exclusive[step.exclusive]:
+            return await self._run(execution, step)
+
+    async def _run(self, execution: RunExecution, step: Step) -> bool | None:
+        state = execution.step(step.name)
+        if self.draining:
+            return None
+        if execution.canceled:
+            state.raw_status = "Canceled"
+            return False
+        component = componentspec.load(step.component_file(self.components_dir))
+        literals, paths = self._bind_inputs(execution, step)
+        key = self._reuse_key(component, literals, paths, execution)
+
+        reusable = find_reusable(self.cache, execution.spec, step, component, key, self.layout.mlflow_db)
+        if reusable is not None:
+            entry, reused = reusable
+            self._adopt(execution, step, entry, reused=reused)
+            return True
+
+        if self._stores_ready is not None:
+            await self._stores_ready.wait()
+        async with self._slots:
+            if self.draining:
+                return None
+            if execution.canceled:
+                state.raw_status = "Canceled"
+                return False
+            return await self._execute(execution, step, component, literals, paths, key)
+
+    def _bind_inputs(self, execution: RunExecution, step: Step) -> tuple[dict[str, str], dict[str, Path]]:
+        literals: dict[str, str] = {}
+        paths: dict[str, Path] = {}
+        for name, binding in step.inputs.items():
+            if isinstance(binding, FromStep):
+                paths[name] = execution.outputs[binding.step][binding.output]
+            elif isinstance(binding, FromDataAsset):
+                if execution.spec.data_asset.path is None:
+                    raise ValueError("the local engine needs the data asset's file")
+                paths[name] = execution.spec.data_asset.path
+            else:
+                literals[name] = componentspec.render(binding)
+        return literals, paths
+
+    def _reuse_key(
+        self,
+        component: componentspec.ComponentSpec,
+        literals: dict[str, str],
+        paths: dict[str, Path],
+        execution: RunExecution,
+    ) -> str:
+        # An upstream output's digest was taken when that step finished; files are hashed once.
+        known = {
+            path: execution.digests[step][name]
+            for step, outputs in execution.outputs.items()
+            for name, path in outputs.items()
+        }
+        digests = {name: known.get(path) or self._digests.of(path) for name, path in paths.items()}
+        return reuse_key(component, literals, digests)
+
+    def _adopt(self, execution: RunExecution, step: Step, entry: CacheEntry, *, reused: bool) -> None:
+        state = execution.step(step.name)
+        outputs_root = Path(entry.outputs_dir)
+        execution.outputs[step.name] = {name: outputs_root / name for name in entry.output_digests}
+        execution.digests[step.name] = dict(entry.output_digests)
+        now = _now()
+        state.started_at = state.started_at or now
+        state.ended_at = now
+        state.reused = reused
+        state.exit_code = 0
+        state.mlflow_run_id = entry.mlflow_run_id
+        state.backend_job_name = entry.run_id if reused else execution.spec.run_id
+        state.raw_status = "Completed"
+        if execution.state.started_at is None:
+            execution.state.started_at = now
+            execution.state.raw_status = "Running"
+        self._changed(execution)
+
+    async def _execute(
+        self,
+        execution: RunExecution,
+        step: Step,
+        component: componentspec.ComponentSpec,
+        literals: dict[str, str],
+        paths: dict[str, Path],
+        key: str,
+    ) -> bool | None:
+        spec, state = execution.spec, execution.step(step.name)
+        attempt = self.layout.next_attempt(spec.run_id, step.name)
+        workdir = self.layout.step_dir(spec.run_id, step.name, attempt)
+        outputs_root = workdir / "outputs"
+        shutil.rmtree(workdir, ignore_errors=True)
+        outputs = {name: outputs_root / name for name in component.outputs}
+        for path in outputs.values():
+            path.mkdir(parents=True)
+        log_path = self.layout.step_log(spec.run_id, step.name, attempt)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        info_path = workdir / "step_info.json"
+        argv = component.resolve(
+            {**literals, **{k: str(v) for k, v in paths.items()}},
+            {k: str(v) for k, v in outputs.items()},
+        )
+        champion_seen = (
+            champion_version(self.layout.mlflow_db, spec.model_name) if step.reads_champion else None
+        )
+        process = StepProcess(
+            key=f"{spec.run_id}/{step.name}/{attempt}",
+            script=component.script,
+            argv=argv,
+            env=self.layout.step_env(spec.experiment_name, spec.run_id, step.name, info_path),
+            cwd=self.layout.root,
+            log_path=log_path,
+        )
+        state.started_at = _now()
+        state.raw_status = "Running"
+        if execution.state.started_at is None:
+            execution.state.started_at = state.started_at
+        execution.state.raw_status = "Running"
+        self._changed(execution)
+        try:
+            handle = await self.runner.launch(process)
+            execution.handles[step.name] = handle
+            if execution.canceled:  # canceled while the step was being started
+                handle.kill()
+            code = await handle.exited
+        except RuntimeError as error:
+            code = -1
+            with log_path.open("a") as out:
+                out.write(f"\nerror: {error}\n")
+        finally:
+            execution.handles.pop(step.name, None)
+        if self.draining and code != 0:
+            return None  # killed at shutdown: it runs again at the next start
+        state.ended_at = _now()
+        state.exit_code = code
+        state.mlflow_run_id = read_step_info(info_path)
+        if execution.canceled:
+            state.raw_status = "Canceled"
+            state.error = "canceled"
+            return False
+        if code != 0:
+            state.raw_status = "Failed"
+            state.error = last_error_line(log_path) or f"exited with code {code}"
+            return False
+        digests = {name: file_digest(path) for name, path in outputs.items()}
+        execution.outputs[step.name] = outputs
+        execution.digests[step.name] = digests
+        self.cache.put(
+            CacheEntry(
+                key=key,
+                run_id=spec.run_id,
+                step=step.name,
+                outputs_dir=str(outputs_root),
+                output_digests=digests,
+                log_path=str(log_path),
+                mlflow_run_id=state.mlflow_run_id,
+                reads_champion=step.reads_champion,
+                champion_seen=champion_seen,
+                created_at=state.ended_at,
+            )
+        )
+        state.raw_status = "Completed"
+        state.backend_job_name = spec.run_id
+        self._changed(execution)
+        return True
+
+    def record_champion_left(self, execution: RunExecution) -> None:
+        """A completed run's champion-reading steps may be reused while this champion lasts."""
+        if any(step.reads_champion for step in execution.steps):
+            left = champion_version(self.layout.mlflow_db, execution.spec.model_name)
+            self.cache.set_champion_left(execution.spec.run_id, left)

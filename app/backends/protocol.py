@@ -1,0 +1,103 @@
+"""The contract between the run lifecycle and a training backend (local engine or Azure ML).
+
+It states every capability the lifecycle uses; nothing above ``backends/`` knows which
+backend runs (only ``factory.py`` does). Every method is async; a backend built on a blocking
+SDK runs its calls in a worker thread with explicit timeouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from app.domain.outcome import Outcome
+from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
+from app.domain.state import ArtifactInfo, RegisteredModelInfo, RunState, Submitted
+
+
+@dataclass(frozen=True)
+class ReadyReport:
+    ready: bool
+    checks: dict[str, str]  # check name -> "ok" or a sentence saying what is wrong
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    kind: Literal["local", "azureml"]
+    details: dict[str, str]  # workspace, identity client id, data dir... never a secret
+
+
+class TrainingBackend(Protocol):
+    """One protocol, two implementations; the settings pick which."""
+
+    @property
+    def kind(self) -> Literal["local", "azureml"]:
+        """Recorded on each run, so a reader knows where its jobs live."""
+        ...
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often the reconciler asks about active runs when nothing wakes it sooner."""
+        ...
+
+    async def start(self) -> None:
+        """Begin slow start-up work and return at once; called before the store is migrated."""
+        ...
+
+    async def store_ready(self) -> None:
+        """The service database is migrated: a backend may now use its rows (e.g. seed data)."""
+        ...
+
+    async def close(self, grace_seconds: float = 0.0) -> None:
+        """Stop: let running work finish within the grace period; unfinished work resumes
+        after the next start."""
+        ...
+
+    def describe(self) -> BackendInfo: ...
+
+    async def ready(self) -> ReadyReport: ...
+
+    async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
+        """What this backend needs of a data asset, resolved once at submission. Raises
+        InvalidInput (naming body.data_asset) for an asset it knows does not exist."""
+        ...
+
+    async def submit(self, spec: RunSpec) -> Submitted:
+        """Start the work. Must be safe to call again for the same spec.run_id after a crash:
+        a backend finds its earlier submission (by run id) instead of creating a second one."""
+        ...
+
+    async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState: ...
+
+    async def wait_for_change(self) -> None:
+        """Return when a run may have changed, at most ``poll_seconds`` from now."""
+        ...
+
+    async def cancel(self, spec: RunSpec, backend_job_name: str) -> None:
+        """Ask the work to stop; the reconciler records the end when refresh reports it."""
+        ...
+
+    def release(self, run_id: str) -> None:
+        """The run's end is recorded in the store: drop what the backend keeps for it."""
+        ...
+
+    async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
+        """Metrics per step name, given each step's MLflow run id."""
+        ...
+
+    async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]: ...
+
+    async def artifact(self, step_mlflow_run_ids: dict[str, str], path: str) -> Path:
+        """A local file holding the artifact (downloaded if needed). Raises KeyError if absent."""
+        ...
+
+    async def logs(self, spec: RunSpec, backend_job_name: str, step: str) -> str:
+        """A step's log. Raises KeyError when the step has none yet."""
+        ...
+
+    async def outcome(self, spec: RunSpec, backend_job_name: str) -> Outcome | None:
+        """The decision record of a finished pipeline; None for a job or before evaluation."""
+        ...
+
+    async def model(self, name: str) -> RegisteredModelInfo | None: ...

@@ -1,0 +1,143 @@
+"""Reading runs: status (served from a per-run serialized body), long-poll, outcome, and what
+the backend holds (metrics, artifacts, logs)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from app.backends.protocol import TrainingBackend
+from app.domain.errors import Conflict, InvalidInput, NotFinished, NotFound
+from app.domain.state import ArtifactInfo
+from app.domain.status import RunStatus
+from app.lifecycle.events import RunEvents
+from app.lifecycle.schemas import OutcomeRead, RunMetricsRead, StepMetrics
+from app.lifecycle.views import outcome_read, run_read
+from app.store.runs import RunFilter, RunStore
+from app.store.tables import RunRow
+
+READ_CACHE_SIZE = 10_000
+
+
+def require_run(runs: RunStore, run_id: str) -> RunRow:
+    row = runs.get(run_id)
+    if row is None:
+        raise NotFound(f"no training run {run_id!r}")
+    return row
+
+
+class RunQueries:
+    def __init__(self, runs: RunStore, backend: TrainingBackend, events: RunEvents) -> None:
+        self.runs = runs
+        self.backend = backend
+        self.events = events
+        self._read_cache: OrderedDict[str, bytes] = OrderedDict()
+        runs.run_changed.append(self._forget_read)
+
+    def get(self, run_id: str) -> RunRow:
+        return require_run(self.runs, run_id)
+
+    def read_json(self, run_id: str) -> bytes:
+        """The run's API body, serialized once per change: status polls are the hot path, and
+        the store invalidates the entry on every committed change to the run."""
+        cached = self._read_cache.get(run_id)
+        if cached is None:
+            cached = run_read(self.get(run_id)).model_dump_json().encode()
+            self._read_cache[run_id] = cached
+            if len(self._read_cache) > READ_CACHE_SIZE:
+                self._read_cache.popitem(last=False)
+        return cached
+
+    def _forget_read(self, run_id: str) -> None:
+        self._read_cache.pop(run_id, None)
+
+    def page(
+        self,
+        *,
+        status: RunStatus | None = None,
+        experiment_name: str | None = None,
+        model_name: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[RunRow], str | None]:
+        """Newest first; the second value is the cursor of the next (older) page, if any."""
+        rows = self.runs.find(
+            RunFilter(
+                status=status.value if status else None,
+                experiment_name=experiment_name,
+                model_name=model_name,
+                before_id=cursor,
+                limit=limit + 1,
+            )
+        )
+        page = rows[:limit]
+        return page, page[-1].id if len(rows) > limit else None
+
+    async def wait(self, run_id: str, timeout: float) -> RunRow:
+        row = self.get(run_id)
+        if not RunStatus(row.status).is_final:
+            await self.events.wait_finished(run_id, timeout)
+            row = self.get(run_id)
+        return row
+
+    def outcome(self, run_id: str) -> OutcomeRead:
+        row = self.get(run_id)
+        if row.kind == "job":
+            raise Conflict(
+                f"run {run_id} is a job (train only): only pipeline runs evaluate and register a model"
+            )
+        if not RunStatus(row.status).is_final:
+            raise NotFinished(
+                f"run {run_id} is {row.status}; the outcome exists once it completes "
+                f"(GET /v1/training-runs/{run_id}/wait blocks until then)"
+            )
+        if row.outcome is None:
+            raise Conflict(
+                f"run {run_id} ended {row.status} before a promotion decision: {row.error or 'no detail'}"
+            )
+        return outcome_read(row)
+
+    @staticmethod
+    def step_runs(row: RunRow) -> dict[str, str]:
+        return {s.name: s.mlflow_run_id for s in row.steps if s.mlflow_run_id}
+
+    async def metrics(self, run_id: str) -> RunMetricsRead:
+        row = self.get(run_id)
+        step_runs = self.step_runs(row)
+        values = await self.backend.metrics(step_runs) if step_runs else {}
+        return RunMetricsRead(
+            run_id=run_id,
+            steps=[
+                StepMetrics(step=s.name, mlflow_run_id=s.mlflow_run_id, metrics=values.get(s.name, {}))
+                for s in row.steps
+            ],
+        )
+
+    async def artifacts(self, run_id: str) -> list[ArtifactInfo]:
+        row = self.get(run_id)
+        step_runs = self.step_runs(row)
+        return await self.backend.artifacts(step_runs) if step_runs else []
+
+    async def artifact(self, run_id: str, path: str) -> Path:
+        row = self.get(run_id)
+        missing = NotFound(
+            f"run {run_id} has no artifact {path!r}; GET /v1/training-runs/{run_id}/artifacts lists them"
+        )
+        if "\0" in path:  # no file system takes it; answer like any other missing artifact
+            raise missing
+        try:
+            return await self.backend.artifact(self.step_runs(row), path)
+        except (KeyError, OSError, ValueError):  # absent, or a name the OS refuses
+            raise missing from None
+
+    async def logs(self, run_id: str, step: str) -> str:
+        row = self.get(run_id)
+        names = [s.name for s in row.steps]
+        if step not in names:
+            raise InvalidInput(
+                f"run {run_id} has no step {step!r}", invalid=[("query.step", f"one of {names}")]
+            )
+        try:
+            return await self.backend.logs(row.spec, row.backend_job_name or run_id, step)
+        except KeyError:
+            raise NotFound(f"step {step} of run {run_id} has no log yet") from None

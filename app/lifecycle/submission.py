@@ -1,0 +1,125 @@
+"""Taking a training request: idempotency, the queue limit, the spec built once, and cancel.
+
+The submission service never drives a run itself: it hands the run to a ``RunDriver`` (the
+reconciler), which it only knows through that interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Protocol
+
+from app.backends.protocol import TrainingBackend
+from app.domain.clock import utcnow
+from app.domain.errors import Conflict, IdempotencyKeyReused, TooManyRuns
+from app.domain.pipeline import step_names
+from app.domain.spec import RunOptions, RunSpec
+from app.domain.status import RunStatus
+from app.lifecycle.ids import new_run_id
+from app.lifecycle.queries import require_run
+from app.lifecycle.schemas import TrainingRunCreate
+from app.security.egress import CallbackPolicy
+from app.store.runs import IdempotencyConflict, RunStore
+from app.store.tables import RunRow
+
+
+class RunDriver(Protocol):
+    """What moves runs forward once they are stored (the reconciler)."""
+
+    def wake(self) -> None:
+        """A run was created or changed: look at the active runs now, not at the next poll."""
+        ...
+
+    async def cancel(self, row: RunRow) -> None:
+        """Stop a run, whether or not the backend has seen it yet."""
+        ...
+
+
+class RunSubmission:
+    def __init__(
+        self,
+        runs: RunStore,
+        backend: TrainingBackend,
+        driver: RunDriver,
+        callback_policy: CallbackPolicy,
+        *,
+        max_active_runs: int,
+    ) -> None:
+        self.runs = runs
+        self.backend = backend
+        self.driver = driver
+        self.callback_policy = callback_policy
+        self.max_active_runs = max_active_runs
+        self.accepting = True
+
+    async def submit(self, body: TrainingRunCreate, idempotency_key: str | None) -> tuple[RunRow, bool]:
+        """The stored run and whether this call created it (False: an idempotent replay)."""
+        if not self.accepting:
+            raise Conflict(
+                "the service is shutting down and takes no new runs; retry shortly", retry_after=10
+            )
+        if body.callback_url is not None:
+            self.callback_policy.check_submitted(str(body.callback_url))
+        request = body.model_dump(mode="json")
+        request_hash = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        if idempotency_key is not None:
+            existing = self.runs.by_idempotency_key(idempotency_key)
+            if existing is not None:
+                if existing.request_hash != request_hash:
+                    raise _conflict(existing)
+                return existing, False
+        if self.runs.count_active() >= self.max_active_runs:
+            raise TooManyRuns(
+                f"{self.max_active_runs} runs are already queued or running "
+                "(TRAINCTL_MAX_QUEUED_RUNS); retry later",
+                retry_after=30,
+            )
+        spec = RunSpec(
+            **body.model_dump(include=set(RunOptions.model_fields)),
+            run_id=new_run_id(),
+            data_asset=await self.backend.resolve_data_asset(body.data_asset),
+        )
+        now = utcnow()
+        row = RunRow(
+            id=spec.run_id,
+            kind=spec.kind,
+            status=RunStatus.QUEUED.value,
+            raw_status="NotStarted",
+            experiment_name=spec.experiment_name,
+            model_name=spec.model_name,
+            backend=self.backend.kind,
+            spec=spec,
+            data_asset_name=spec.data_asset.name,
+            data_asset_version=spec.data_asset.version,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            callback_url=str(body.callback_url) if body.callback_url else None,
+            callback_state="pending" if body.callback_url else None,
+            callback_attempts=[],
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            run, created = self.runs.create(row, step_names(spec))
+        except IdempotencyConflict as conflict:
+            raise _conflict(conflict.existing) from None
+        if created:
+            self.driver.wake()
+        return run, created
+
+    async def cancel(self, run_id: str) -> RunRow:
+        row = require_run(self.runs, run_id)
+        if RunStatus(row.status).is_final:
+            raise Conflict(f"run {run_id} already ended {row.status}")
+        await self.driver.cancel(row)
+        return require_run(self.runs, run_id)
+
+
+def _conflict(existing: RunRow) -> IdempotencyKeyReused:
+    return IdempotencyKeyReused(
+        f"this Idempotency-Key was used for run {existing.id} with a different body; "
+        "use a new key for a new request",
+        invalid=[("header.Idempotency-Key", "already used with a different body")],
+        extra={"run_id": existing.id},
+    )

@@ -1,0 +1,64 @@
+"""A stored run as the API shows it."""
+
+from __future__ import annotations
+
+from app.domain.status import RunStatus
+from app.lifecycle.schemas import CallbackAttempt, DataAssetVersionRef, OutcomeRead, StepRead, TrainingRunRead
+from app.store.tables import RunRow
+
+
+def run_read(row: RunRow) -> TrainingRunRead:
+    spec = row.spec
+    return TrainingRunRead(
+        id=row.id,
+        kind=spec.kind,
+        status=RunStatus(row.status),
+        raw_status=row.raw_status,
+        backend=row.backend,
+        experiment_name=spec.experiment_name,
+        model_name=spec.model_name,
+        data_asset=DataAssetVersionRef(name=spec.data_asset.name, version=spec.data_asset.version),
+        hyperparameters=spec.hyperparameters,
+        promotion=spec.promotion,
+        compute=spec.compute,
+        step_compute={str(step): compute for step, compute in spec.step_compute.items()},
+        environment=spec.environment,
+        pipeline_name=spec.pipeline_name,
+        force_rerun=spec.force_rerun,
+        tags=dict(spec.tags),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        backend_job_name=row.backend_job_name,
+        studio_url=row.studio_url,
+        error=row.error,
+        steps=[
+            StepRead(
+                name=s.name,
+                status=RunStatus(s.status),
+                raw_status=s.raw_status,
+                reused=s.reused,
+                exit_code=s.exit_code,
+                started_at=s.started_at,
+                ended_at=s.ended_at,
+                duration_seconds=(
+                    round((s.ended_at - s.started_at).total_seconds(), 3)
+                    if s.started_at and s.ended_at
+                    else None
+                ),
+                backend_job_name=s.backend_job_name,
+                studio_url=s.studio_url,
+                mlflow_run_id=s.mlflow_run_id,
+                error=s.error,
+            )
+            for s in row.steps
+        ],
+        callback_url=row.callback_url,
+        callback_state=row.callback_state,
+        callback_attempts=[CallbackAttempt.model_validate(a) for a in row.callback_attempts or []],
+    )
+
+
+def outcome_read(row: RunRow) -> OutcomeRead:
+    assert row.outcome is not None
+    return OutcomeRead(run_id=row.id, **row.outcome.model_dump(exclude={"promoted"}))

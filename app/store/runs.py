@@ -1,0 +1,217 @@
+"""Runs and their steps: all the SQL of the run aggregate. Each method is one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.domain.clock import utcnow
+from app.domain.outcome import Outcome
+from app.domain.state import RunState
+from app.domain.status import FINAL_STATUSES, RunStatus
+from app.store.champions import add_champion_event
+from app.store.tables import ChampionEventRow, RunRow, StepRow
+
+_FINAL = tuple(s.value for s in FINAL_STATUSES)
+
+
+class IdempotencyConflict(Exception):
+    def __init__(self, existing: RunRow) -> None:
+        super().__init__(existing.id)
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    status: str | None = None
+    experiment_name: str | None = None
+    model_name: str | None = None
+    before_id: str | None = None  # cursor: ids are time-ordered, newest first
+    limit: int = 50
+
+
+class RunStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        #: Called with a run id after every committed change to that run (cache invalidation).
+        self.run_changed: list[Callable[[str], None]] = []
+
+    @contextmanager
+    def _run_tx(self, run_id: str) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        finally:
+            for listener in self.run_changed:
+                listener(run_id)
+
+    # -- creating and reading ---------------------------------------------------------------
+
+    def create(self, row: RunRow, step_names: Sequence[str]) -> tuple[RunRow, bool]:
+        """Insert a run; with an idempotency key already used, return that run instead.
+
+        Returns (run, created). Raises IdempotencyConflict when the key was used for a
+        different request body.
+        """
+        row.steps = [
+            StepRow(name=name, position=i, status="queued", raw_status="NotStarted", reused=False)
+            for i, name in enumerate(step_names)
+        ]
+        try:
+            with self._sessions.begin() as session:
+                session.add(row)
+            return row, True
+        except IntegrityError:
+            if row.idempotency_key is None:
+                raise
+        existing = self.by_idempotency_key(row.idempotency_key)
+        if existing is None:  # the key's owner vanished between both statements
+            raise RuntimeError("idempotency key lookup failed")
+        if existing.request_hash != row.request_hash:
+            raise IdempotencyConflict(existing)
+        return existing, False
+
+    def by_idempotency_key(self, key: str) -> RunRow | None:
+        with self._sessions() as session:
+            return session.scalars(select(RunRow).where(RunRow.idempotency_key == key)).first()
+
+    def get(self, run_id: str) -> RunRow | None:
+        with self._sessions() as session:
+            return session.get(RunRow, run_id)
+
+    def find(self, flt: RunFilter) -> list[RunRow]:
+        query = select(RunRow).order_by(RunRow.id.desc()).limit(flt.limit)
+        if flt.status:
+            query = query.where(RunRow.status == flt.status)
+        if flt.experiment_name:
+            query = query.where(RunRow.experiment_name == flt.experiment_name)
+        if flt.model_name:
+            query = query.where(RunRow.model_name == flt.model_name)
+        if flt.before_id:
+            query = query.where(RunRow.id < flt.before_id)
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def active(self) -> list[RunRow]:
+        query = select(RunRow).where(RunRow.status.not_in(_FINAL)).order_by(RunRow.id)
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def count_active(self) -> int:
+        query = select(func.count()).select_from(RunRow).where(RunRow.status.not_in(_FINAL))
+        with self._sessions() as session:
+            return int(session.scalar(query) or 0)
+
+    def count_by_status(self) -> dict[str, int]:
+        query = select(RunRow.status, func.count()).group_by(RunRow.status)
+        with self._sessions() as session:
+            return {status: int(n) for status, n in session.execute(query)}
+
+    # -- the lifecycle's writes -------------------------------------------------------------
+
+    def set_submitted(
+        self, run_id: str, backend_job_name: str, studio_url: str | None, raw_status: str
+    ) -> None:
+        with self._run_tx(run_id) as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                return
+            row.backend_job_name = backend_job_name
+            row.studio_url = studio_url
+            row.raw_status = raw_status
+            row.updated_at = utcnow()
+
+    def apply_state(
+        self,
+        run_id: str,
+        state: RunState,
+        outcome: Outcome | None = None,
+        champion: ChampionEventRow | None = None,
+    ) -> RunRow | None:
+        """Write a backend's view of a run (and, when it ended, its outcome in the same
+        transaction, so no reader sees a completed pipeline without its decision).
+        Returns the row when anything changed."""
+        with self._run_tx(run_id) as session:
+            row = session.get(RunRow, run_id)
+            if row is None or row.status in _FINAL:
+                return None
+            changed = _assign(
+                row,
+                status=state.status.value,
+                raw_status=state.raw_status,
+                started_at=state.started_at,
+                ended_at=state.ended_at if state.status.is_final else None,
+                error=state.error,
+                studio_url=state.studio_url or row.studio_url,
+            )
+            existing = {s.name: s for s in row.steps}
+            for position, step in enumerate(state.steps):
+                target = existing.get(step.name)
+                if target is None:
+                    target = StepRow(run_id=run_id, name=step.name, position=position)
+                    row.steps.append(target)
+                    changed = True
+                changed |= _assign(
+                    target,
+                    status=step.status.value,
+                    raw_status=step.raw_status,
+                    reused=step.reused,
+                    exit_code=step.exit_code,
+                    started_at=step.started_at,
+                    ended_at=step.ended_at,
+                    backend_job_name=step.backend_job_name,
+                    studio_url=step.studio_url,
+                    mlflow_run_id=step.mlflow_run_id,
+                    error=step.error,
+                )
+            if state.status.is_final and row.ended_at is None:
+                row.ended_at = utcnow()
+            if outcome is not None:
+                row.outcome = outcome
+                if champion is not None:
+                    add_champion_event(session, champion)
+            if changed:
+                row.updated_at = utcnow()
+                return row
+            return None
+
+    def finish(self, run_id: str, status: RunStatus, raw_status: str, error: str | None) -> RunRow | None:
+        """End a run the backend cannot report on (canceled before submission, lost, refused)."""
+        with self._run_tx(run_id) as session:
+            row = session.get(RunRow, run_id)
+            if row is None or row.status in _FINAL:
+                return None
+            row.status, row.raw_status, row.error = status.value, raw_status, error
+            row.ended_at = row.updated_at = utcnow()
+            for step in row.steps:
+                if step.status not in _FINAL:
+                    step.status, step.raw_status = status.value, raw_status
+            return row
+
+    def record_callback_attempt(self, run_id: str, attempt: dict[str, Any], state: str) -> None:
+        with self._run_tx(run_id) as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                return
+            row.callback_attempts = [*row.callback_attempts, attempt]
+            row.callback_state = state
+
+    def pending_callbacks(self) -> list[RunRow]:
+        query = select(RunRow).where(RunRow.callback_state == "pending")
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+
+def _assign(target: object, **values: Any) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(target, name) != value:
+            setattr(target, name, value)
+            changed = True
+    return changed
