@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import data_assets, health, models, runs
+from app.api.docs import install_docs
 from app.api.errors import install_handlers
 from app.api.guarded import include_guarded
 from app.api.limits import BodySizeLimit
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
     # Misconfigured security fails here, before anything listens.
     ensure_safe_binding(settings)
     guard = build_guard(settings)
-    callback_policy = CallbackPolicy(settings.callback_allowlist)
+    callback_policy = CallbackPolicy(settings.callback_allowlist, allow_http=settings.callback_allow_http)
     CallbackSender.check_secret(callback_policy, settings.callback_secret)
 
     @asynccontextmanager
@@ -48,8 +49,10 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
         summary="Training orchestration for Azure Machine Learning, with an embedded local engine",
         description=DESCRIPTION,
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_handlers(app)
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes

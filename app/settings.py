@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     max_parallel_steps: int = Field(default=2, ge=1, le=64)
     warm_runner: bool = True  # fork steps from a warmed zygote; False = a fresh interpreter each
     max_queued_runs: int = Field(default=200, ge=1)
+    # One caller's share of the queue; unset: all of it without auth, half of it with auth.
+    max_queued_runs_per_caller: int | None = Field(default=None, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     azure_poll_seconds: float = Field(default=5.0, gt=0)
@@ -58,6 +61,7 @@ class Settings(BaseSettings):
 
     # Completion callbacks: hosts, "*.domain", IPs or CIDRs; empty = callbacks refused
     callback_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    callback_allow_http: bool = False  # plain-http callbacks carry the signed body in clear text
     callback_secret: SecretStr | None = None
     callback_max_attempts: int = Field(default=5, ge=1, le=20)
     callback_backoff_seconds: float = Field(default=2.0, gt=0, le=300)
@@ -78,6 +82,12 @@ class Settings(BaseSettings):
         azure = (self.azureml_subscription, self.azureml_resource_group, self.azureml_workspace)
         return "azureml" if all(azure) else "local"
 
+    @property
+    def caller_queue_limit(self) -> int:
+        if self.max_queued_runs_per_caller is not None:
+            return min(self.max_queued_runs_per_caller, self.max_queued_runs)
+        return self.max_queued_runs if self.auth_mode == "none" else max(1, self.max_queued_runs // 2)
+
     @cached_property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
@@ -85,3 +95,31 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.resolved_data_dir / 'trainctl.db'}"
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per bad setting: the variable as the operator set it, and what it must be.
+    Secrets are never echoed."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        info = Settings.model_fields.get(field)
+        alias = info.validation_alias if info is not None else None
+        if isinstance(alias, AliasChoices):
+            variable = str(alias.choices[0])
+        else:
+            variable = f"TRAINCTL_{field.upper()}" if field else "TRAINCTL_*"
+        secret = info is not None and "SecretStr" in str(info.annotation)
+        given = "" if secret or "input" not in problem else f"={str(problem['input'])[:80]!r}"
+        lines.append(f"{variable}{given}: {problem['msg']}")
+    return lines
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus overrides; exits 2 with one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        for line in settings_problems(error):
+            print(f"trainctl: invalid setting {line}", file=sys.stderr)
+        raise SystemExit(2) from None

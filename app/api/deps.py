@@ -51,6 +51,12 @@ def _backend(request: Request) -> TrainingBackend:
     return services(request).backend
 
 
+def _caller(request: Request) -> str:
+    """The authenticated caller's name (the guard put the principal on the request)."""
+    principal = getattr(request.state, "principal", None)
+    return str(principal.name) if principal is not None else "local"
+
+
 def _settings(request: Request) -> Settings:
     return services(request).settings
 
@@ -64,5 +70,6 @@ SubmissionDep = Annotated[RunSubmission, Depends(_submission)]
 ModelsDep = Annotated[ModelRegistry, Depends(_models)]
 AssetsDep = Annotated[DataAssets, Depends(_assets)]
 BackendDep = Annotated[TrainingBackend, Depends(_backend)]
+CallerDep = Annotated[str, Depends(_caller)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]

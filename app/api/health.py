@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.api.deps import BackendDep, StoreDep
+from app.security.roles import Role
 
 router = APIRouter(tags=["service"])
 
@@ -53,6 +54,9 @@ async def readyz(store: StoreDep, backend: BackendDep) -> JSONResponse:
 @router.get(
     "/v1/backend", response_model=BackendRead, summary="Which backend, workspace and identity are in use"
 )
-async def backend_info(backend: BackendDep) -> BackendRead:
+async def backend_info(backend: BackendDep, request: Request) -> BackendRead:
     info = backend.describe()
-    return BackendRead(kind=info.kind, details=info.details)
+    principal = getattr(request.state, "principal", None)
+    admin = principal is not None and principal.role is not None and principal.role >= Role.ADMIN
+    # Local paths and connection strings tell a reader where to aim: admins only.
+    return BackendRead(kind=info.kind, details={**info.details, **(info.private if admin else {})})

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app.api.deps import RunsDep, SubmissionDep
+from app.api.deps import CallerDep, RunsDep, SubmissionDep
 from app.api.errors import problem_responses
 from app.domain.status import RunStatus
 from app.domain.steps import PIPELINE_STEPS
@@ -56,11 +56,12 @@ def media_type(path: str) -> str:
 async def submit_run(
     body: TrainingRunCreate,
     submission: SubmissionDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> TrainingRunRead:
-    row, created = await submission.submit(body, idempotency_key)
+    row, created = await submission.submit(body, idempotency_key, caller)
     response.headers["Location"] = str(request.url_for("get_run", run_id=row.id).path)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

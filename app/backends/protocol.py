@@ -7,7 +7,7 @@ SDK runs its calls in a worker thread with explicit timeouts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -25,7 +25,9 @@ class ReadyReport:
 @dataclass(frozen=True)
 class BackendInfo:
     kind: Literal["local", "azureml"]
-    details: dict[str, str]  # workspace, identity client id, data dir... never a secret
+    details: dict[str, str]  # workspace, identity, step runner... never a secret
+    #: Local paths and connection strings: shown to admins only.
+    private: dict[str, str] = field(default_factory=dict)
 
 
 class TrainingBackend(Protocol):

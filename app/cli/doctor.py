@@ -34,12 +34,12 @@ async def _remote(args: argparse.Namespace) -> int:
 async def _direct(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from app.settings import Settings
+    from app.settings import Settings, settings_problems
 
     try:
         settings = Settings(data_dir=args.data_dir) if args.data_dir is not None else Settings()
     except ValidationError as error:
-        raise CliError(f"invalid settings: {error}".replace("\n", " "), EXIT_BAD_INPUT) from None
+        raise CliError("invalid settings: " + "; ".join(settings_problems(error)), EXIT_BAD_INPUT) from None
     from app.backends.factory import preflight_without_service
 
     try:

@@ -19,9 +19,9 @@ async def local_service(data_dir: Path | None) -> AsyncIterator[httpx.AsyncClien
     """
     # Imported here: the FastAPI stack is only needed in this mode and by `serve`.
     from app.main import create_app
-    from app.settings import Settings
+    from app.settings import load_settings
 
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    settings = load_settings(data_dir=data_dir) if data_dir is not None else load_settings()
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),

@@ -16,13 +16,13 @@ def serve(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.observability import configure_logging
     from app.security import SecurityConfigError, UnsafeBindingError
-    from app.settings import Settings
+    from app.settings import load_settings
 
     # Flags override TRAINCTL_* variables, which override the defaults: Settings does the rest.
     overrides: dict[str, Any] = {
         key: value for key in ("host", "port", "data_dir") if (value := getattr(args, key, None)) is not None
     }
-    settings = Settings(**overrides)
+    settings = load_settings(**overrides)
     configure_logging(settings.log_level)
     try:
         app = create_app(settings)

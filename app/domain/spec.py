@@ -27,8 +27,9 @@ Name = Annotated[str, Field(min_length=1, max_length=128, pattern=NAME_PATTERN)]
 RunKind = Literal["job", "pipeline"]
 Solver = Literal["lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
-TagKey = Annotated[str, Field(min_length=1, max_length=128)]
-TagValue = Annotated[str, Field(max_length=512)]
+# Control characters would corrupt logs, headers and the CSV/MLflow tags these travel into.
+TagKey = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+TagValue = Annotated[str, Field(max_length=512, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 Environment = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-:@]*$")]
 AssetVersion = Annotated[
     str, Field(pattern=r"^(latest|[1-9][0-9]{0,8})$", description='A version number, or "latest".')
@@ -40,7 +41,10 @@ class _Strict(BaseModel):
 
 
 class Hyperparameters(_Strict):
-    reg_rate: float = Field(default=0.01, gt=0, le=1e6, description="Inverse of C: C = 1 / reg_rate.")
+    # Strict: a string "0.1" or a boolean is a caller's mistake, not a number to guess at.
+    reg_rate: float = Field(
+        default=0.01, gt=0, le=1e6, strict=True, description="Inverse of C: C = 1 / reg_rate."
+    )
     solver: Solver = "lbfgs"
 
     @field_validator("reg_rate")
@@ -54,7 +58,11 @@ class Hyperparameters(_Strict):
 class PromotionRule(_Strict):
     metric: Metric = "roc_auc"
     min_improvement: float = Field(
-        default=0.0, ge=0, le=1, description="How much better than the champion the candidate must be."
+        default=0.0,
+        ge=0,
+        le=1,
+        strict=True,
+        description="How much better than the champion the candidate must be.",
     )
 
 
@@ -92,7 +100,7 @@ class RunOptions(_Strict):
     environment: Environment = DEFAULT_ENVIRONMENT
     pipeline_name: Name | None = None
     promotion: PromotionRule = Field(default_factory=PromotionRule)
-    force_rerun: bool = False
+    force_rerun: bool = Field(default=False, strict=True)
     tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=50)
 
 

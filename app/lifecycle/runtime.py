@@ -36,7 +36,12 @@ class Lifecycle:
             runs, backend, self.events, on_finished=[self.callbacks.on_finished, *finish_hooks]
         )
         self.submission = RunSubmission(
-            runs, backend, self.reconciler, callback_policy, max_active_runs=settings.max_queued_runs
+            runs,
+            backend,
+            self.reconciler,
+            callback_policy,
+            max_active_runs=settings.max_queued_runs,
+            max_active_per_caller=settings.caller_queue_limit,
         )
         self.queries = RunQueries(runs, backend, self.events)
         self.models = ModelRegistry(backend, store.champions)

@@ -7,9 +7,9 @@ adds what belongs to the HTTP exchange (the callback, ids, times, steps).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
 from app.domain.outcome import Outcome
 from app.domain.spec import (
@@ -21,6 +21,7 @@ from app.domain.spec import (
     RunOptions,
 )
 from app.domain.status import RunStatus
+from app.security.egress import MAX_URL_LENGTH
 
 
 class TrainingRunCreate(RunOptions):
@@ -42,8 +43,8 @@ class TrainingRunCreate(RunOptions):
     )
 
     data_asset: DataAssetSelector = Field(default_factory=DataAssetSelector)
-    callback_url: AnyHttpUrl | None = Field(
-        default=None, description="Receives one signed POST when the run ends."
+    callback_url: Annotated[AnyHttpUrl, UrlConstraints(max_length=MAX_URL_LENGTH)] | None = Field(
+        default=None, description="Receives one signed POST when the run ends (https, on the allowlist)."
     )
 
 
@@ -79,6 +80,7 @@ class TrainingRunRead(BaseModel):
     status: RunStatus
     raw_status: str
     backend: str
+    submitted_by: str = Field(description="The caller that submitted it (API key id, Entra app or user).")
     experiment_name: str
     model_name: str
     data_asset: DataAssetVersionRef

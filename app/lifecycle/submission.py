@@ -45,16 +45,21 @@ class RunSubmission:
         callback_policy: CallbackPolicy,
         *,
         max_active_runs: int,
+        max_active_per_caller: int,
     ) -> None:
         self.runs = runs
         self.backend = backend
         self.driver = driver
         self.callback_policy = callback_policy
         self.max_active_runs = max_active_runs
+        self.max_active_per_caller = max_active_per_caller
         self.accepting = True
 
-    async def submit(self, body: TrainingRunCreate, idempotency_key: str | None) -> tuple[RunRow, bool]:
-        """The stored run and whether this call created it (False: an idempotent replay)."""
+    async def submit(
+        self, body: TrainingRunCreate, idempotency_key: str | None, caller: str
+    ) -> tuple[RunRow, bool]:
+        """The stored run and whether this call created it (False: an idempotent replay).
+        Idempotency keys and the per-caller queue share are the caller's own."""
         if not self.accepting:
             raise Conflict(
                 "the service is shutting down and takes no new runs; retry shortly", retry_after=10
@@ -64,17 +69,12 @@ class RunSubmission:
         request = body.model_dump(mode="json")
         request_hash = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         if idempotency_key is not None:
-            existing = self.runs.by_idempotency_key(idempotency_key)
+            existing = self.runs.by_idempotency_key(caller, idempotency_key)
             if existing is not None:
                 if existing.request_hash != request_hash:
                     raise _conflict(existing)
                 return existing, False
-        if self.runs.count_active() >= self.max_active_runs:
-            raise TooManyRuns(
-                f"{self.max_active_runs} runs are already queued or running "
-                "(TRAINCTL_MAX_QUEUED_RUNS); retry later",
-                retry_after=30,
-            )
+        self._check_queue(caller)
         spec = RunSpec(
             **body.model_dump(include=set(RunOptions.model_fields)),
             run_id=new_run_id(),
@@ -90,6 +90,7 @@ class RunSubmission:
             model_name=spec.model_name,
             backend=self.backend.kind,
             spec=spec,
+            submitted_by=caller,
             data_asset_name=spec.data_asset.name,
             data_asset_version=spec.data_asset.version,
             idempotency_key=idempotency_key,
@@ -107,6 +108,30 @@ class RunSubmission:
         if created:
             self.driver.wake()
         return run, created
+
+    def _check_queue(self, caller: str) -> None:
+        if self.runs.count_active() >= self.max_active_runs:
+            raise TooManyRuns(
+                f"the service's queue is full: {self.max_active_runs} runs are queued or running "
+                "(TRAINCTL_MAX_QUEUED_RUNS); retry later",
+                retry_after=30,
+                extra={
+                    "limit": "service",
+                    "setting": "TRAINCTL_MAX_QUEUED_RUNS",
+                    "max": self.max_active_runs,
+                },
+            )
+        if self.runs.count_active(caller) >= self.max_active_per_caller:
+            raise TooManyRuns(
+                f"your share of the queue is full: {self.max_active_per_caller} of your runs are queued "
+                "or running (TRAINCTL_MAX_QUEUED_RUNS_PER_CALLER); retry when one ends",
+                retry_after=30,
+                extra={
+                    "limit": "caller",
+                    "setting": "TRAINCTL_MAX_QUEUED_RUNS_PER_CALLER",
+                    "max": self.max_active_per_caller,
+                },
+            )
 
     async def cancel(self, run_id: str) -> RunRow:
         row = require_run(self.runs, run_id)

@@ -15,6 +15,7 @@ def run_read(row: RunRow) -> TrainingRunRead:
         status=RunStatus(row.status),
         raw_status=row.raw_status,
         backend=row.backend,
+        submitted_by=row.submitted_by,
         experiment_name=spec.experiment_name,
         model_name=spec.model_name,
         data_asset=DataAssetVersionRef(name=spec.data_asset.name, version=spec.data_asset.version),

@@ -1,7 +1,13 @@
 """Which callback URLs the service may call, checked at submit time and again before sending.
 
 Entries of TRAINCTL_CALLBACK_ALLOWLIST are host names (`hooks.example.com`), wildcard
-subdomains (`*.example.com`), IP addresses or CIDR ranges. A name that resolves to a
+subdomains (`*.example.com`), IP addresses or CIDR ranges, each optionally with a port
+(`hooks.example.com:8443`, `[::1]:9000`, `10.0.0.0/8:8080`, or `:*` for any port, an explicit
+choice). An entry without a port allows only
+the scheme's default port (443, or 80 where plain http is allowed at all: it is refused unless
+TRAINCTL_CALLBACK_ALLOW_HTTP is set, since the signed body would travel in clear text).
+
+A name that resolves to a
 loopback, private, link-local or otherwise non-public address is refused unless that address
 is itself on the list, so a DNS answer cannot steer the service at internal systems; the
 connection then goes to the very address that was checked (no second lookup to rebind).
@@ -23,6 +29,9 @@ from app.domain.errors import InvalidInput
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 FIELD = "body.callback_url"
+MAX_URL_LENGTH = 2048
+DEFAULT_PORTS = {"https": 443, "http": 80}
+ANY_PORT = -1
 
 
 class CallbackRefused(Exception):
@@ -52,34 +61,72 @@ def _ip(host: str) -> IPAddress | None:
     return mapped or address
 
 
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """`host[:port]`, `[v6][:port]`, `cidr[:port]`; a bare IPv6 literal has no port."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, _port(rest[1:]) if rest.startswith(":") else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, _port(port)
+    return entry, None
+
+
+def _port(text: str) -> int | None:
+    if text == "*":
+        return ANY_PORT
+    return int(text) if text.isdigit() else None
+
+
 class CallbackPolicy:
-    def __init__(self, entries: list[str]) -> None:
-        self.names: set[str] = set()
-        self.suffixes: list[str] = []
-        self.networks: list[IPNetwork] = []
+    def __init__(self, entries: list[str], *, allow_http: bool = False) -> None:
+        self.allow_http = allow_http
+        #: (name, port) pairs; port None means the scheme's default port.
+        self.names: set[tuple[str, int | None]] = set()
+        self.suffixes: list[tuple[str, int | None]] = []
+        self.networks: list[tuple[IPNetwork, int | None]] = []
         for raw in entries:
-            entry = raw.strip().lower().rstrip(".")
-            if entry.startswith("*."):
-                self.suffixes.append(entry[1:])
+            host, port = _split_port(raw.strip().lower())
+            host = host.rstrip(".")
+            if host.startswith("*."):
+                self.suffixes.append((host[1:], port))
                 continue
             try:
-                self.networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                self.networks.append((ipaddress.ip_network(host, strict=False), port))
             except ValueError:
-                self.names.add(entry)
+                self.names.add((host, port))
 
     @property
     def enabled(self) -> bool:
         return bool(self.names or self.suffixes or self.networks)
 
-    def host_allowed(self, host: str) -> bool:
+    def _ports_for(self, host: str) -> set[int | None]:
         name = host.lower().rstrip(".")
         address = _ip(name)
         if address is not None:
-            return self.address_listed(address)
-        return name in self.names or any(name.endswith(s) for s in self.suffixes)
+            return {port for net, port in self.networks if address.version == net.version and address in net}
+        ports = {port for listed, port in self.names if listed == name}
+        return ports | {port for suffix, port in self.suffixes if name.endswith(suffix)}
+
+    def host_allowed(self, host: str) -> bool:
+        """The host is on the list (on some port)."""
+        return bool(self._ports_for(host))
+
+    def allowed(self, scheme: str, host: str, port: int | None) -> bool:
+        """The host and port are on the list: a listed port, or the default port when the
+        entry names none."""
+        default = DEFAULT_PORTS.get(scheme)
+        effective = port if port is not None else default
+        return any(
+            listed in (effective, ANY_PORT) or (listed is None and effective == default)
+            for listed in self._ports_for(host)
+        )
 
     def address_listed(self, address: IPAddress) -> bool:
-        return any(address.version == n.version and address in n for n in self.networks)
+        return any(address.version == net.version and address in net for net, _ in self.networks)
+
+    def scheme_allowed(self, scheme: str) -> bool:
+        return scheme == "https" or (scheme == "http" and self.allow_http)
 
     def check_submitted(self, url: str) -> None:
         """Raise a 422 naming body.callback_url unless `url` may be called at all."""
@@ -97,11 +144,22 @@ class CallbackPolicy:
             raise InvalidInput(
                 "callback_url must not carry user:password", invalid=[(FIELD, "remove the user info")]
             )
+        if not self.scheme_allowed(parsed.scheme):
+            raise InvalidInput(
+                "callback_url must use https (plain http needs TRAINCTL_CALLBACK_ALLOW_HTTP=true)",
+                invalid=[(FIELD, "use https")],
+            )
         host = parsed.host or ""
         if not self.host_allowed(host):
             raise InvalidInput(
                 f"callback host {host!r} is not on this service's allowlist (TRAINCTL_CALLBACK_ALLOWLIST)",
                 invalid=[(FIELD, f"host {host!r} is not allowed")],
+            )
+        if not self.allowed(parsed.scheme, host, parsed.port):
+            raise InvalidInput(
+                f"port {parsed.port} of {host!r} is not on this service's allowlist "
+                "(an entry without a port allows only the default port; list host:port)",
+                invalid=[(FIELD, f"port {parsed.port} is not allowed")],
             )
 
     async def target(self, url: str) -> Target:
@@ -109,9 +167,11 @@ class CallbackPolicy:
         parsed = httpx.URL(url)
         host = parsed.host
         if parsed.scheme not in ("http", "https") or not host:
-            raise CallbackRefused(f"not an http(s) URL: {url!r}")
-        if not self.host_allowed(host):
-            raise CallbackRefused(f"host {host!r} is not on the callback allowlist")
+            raise CallbackRefused(f"not an http(s) URL: {url[:200]!r}")
+        if not self.scheme_allowed(parsed.scheme):
+            raise CallbackRefused("plain http callbacks are not allowed (TRAINCTL_CALLBACK_ALLOW_HTTP)")
+        if not self.allowed(parsed.scheme, host, parsed.port):
+            raise CallbackRefused(f"host {host!r} (port {parsed.port}) is not on the callback allowlist")
         addresses = await self._resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80))
         for address in addresses:
             # Every answer must pass: the resolver's order is not ours to trust.

@@ -70,16 +70,18 @@ class RunStore:
         except IntegrityError:
             if row.idempotency_key is None:
                 raise
-        existing = self.by_idempotency_key(row.idempotency_key)
+        existing = self.by_idempotency_key(row.submitted_by or "", row.idempotency_key)
         if existing is None:  # the key's owner vanished between both statements
             raise RuntimeError("idempotency key lookup failed")
         if existing.request_hash != row.request_hash:
             raise IdempotencyConflict(existing)
         return existing, False
 
-    def by_idempotency_key(self, key: str) -> RunRow | None:
+    def by_idempotency_key(self, caller: str, key: str) -> RunRow | None:
+        """The caller's own run with this key: another caller's same key is another run."""
+        query = select(RunRow).where(RunRow.submitted_by == caller, RunRow.idempotency_key == key)
         with self._sessions() as session:
-            return session.scalars(select(RunRow).where(RunRow.idempotency_key == key)).first()
+            return session.scalars(query).first()
 
     def get(self, run_id: str) -> RunRow | None:
         with self._sessions() as session:
@@ -103,8 +105,11 @@ class RunStore:
         with self._sessions() as session:
             return list(session.scalars(query))
 
-    def count_active(self) -> int:
+    def count_active(self, caller: str | None = None) -> int:
+        """Queued or running runs, of one caller or of everyone."""
         query = select(func.count()).select_from(RunRow).where(RunRow.status.not_in(_FINAL))
+        if caller is not None:
+            query = query.where(RunRow.submitted_by == caller)
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
 

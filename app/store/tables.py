@@ -76,7 +76,9 @@ class RunRow(Base):
     studio_url: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[Outcome | None] = mapped_column(OutcomeJSON())
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: Who submitted it (the caller's principal name): idempotency keys are scoped to it.
+    submitted_by: Mapped[str] = mapped_column(String(255), default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -89,6 +91,8 @@ class RunRow(Base):
     steps: Mapped[list[StepRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="StepRow.position", lazy="selectin"
     )
+
+    __table_args__ = (Index("uq_runs_caller_key", "submitted_by", "idempotency_key", unique=True),)
 
 
 class StepRow(Base):

@@ -26,7 +26,8 @@ def callback_app(make_app: AppFactory, **overrides: Any) -> TestClient:
     settings: dict[str, Any] = {
         "auth_mode": "api-key",
         "api_keys": api_keys_setting(),
-        "callback_allowlist": ["127.0.0.1"],
+        "callback_allowlist": ["127.0.0.1:*"],
+        "callback_allow_http": True,
         "callback_secret": CALLBACK_SECRET,
         "callback_backoff_seconds": 0.05,
     }
@@ -212,7 +213,7 @@ def test_a_name_resolving_to_loopback_is_refused_before_sending(
 ) -> None:
     port = receiver.url.rsplit(":", 1)[1]
     # "localhost" is on the list by name, but the address it resolves to is not.
-    with callback_app(make_app, callback_allowlist=["localhost"]) as client:
+    with callback_app(make_app, callback_allowlist=[f"localhost:{port}"]) as client:
         run = settled(client, submit(client, f"http://localhost:{port}/hook", kind="job"))
     assert run["callback_state"] == "failed"
     assert len(run["callback_attempts"]) == 1  # a refusal is final, not retried
@@ -226,3 +227,15 @@ def test_connection_errors_are_recorded(make_app: AppFactory, url: str) -> None:
         run = settled(client, submit(client, url, kind="job"))
     assert run["callback_state"] == "failed"
     assert all(a["status_code"] is None and "Connect" in a["error"] for a in run["callback_attempts"])
+
+
+def test_an_overlong_callback_url_is_refused_before_it_is_stored(make_app: AppFactory) -> None:
+    with callback_app(make_app, callback_allowlist=["hooks.example.com"]) as client:
+        url = "https://hooks.example.com/" + "a" * 2100
+        response = client.post(
+            "/v1/training-runs", json={"kind": "job", "callback_url": url}, headers=SUBMITTER
+        )
+        assert response.status_code == 422
+        assert response.json()["invalid-params"][0]["name"] == "body.callback_url"
+        assert len(response.content) < 4096  # the URL is not echoed back whole
+        assert client.get("/v1/training-runs", headers=SUBMITTER).json()["items"] == []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,35 @@ def test_allowlist_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
         "*.ci.example.com",
         "10.0.0.0/8",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"TRAINCTL_AUTH_MODE": "bogus"}, ["TRAINCTL_AUTH_MODE='bogus'"]),
+        (
+            {"TRAINCTL_MAX_QUEUED_RUNS": "lots", "TRAINCTL_PORT": "-"},
+            ["TRAINCTL_MAX_QUEUED_RUNS", "TRAINCTL_PORT"],
+        ),
+        ({"TRAINCTL_CALLBACK_MAX_ATTEMPTS": "99"}, ["TRAINCTL_CALLBACK_MAX_ATTEMPTS='99'"]),
+    ],
+)
+def test_bad_settings_stop_the_service_with_one_line_each(
+    tmp_path: Path, variables: dict[str, str], named: list[str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINCTL_")}
+    env.update(variables, TRAINCTL_DATA_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == len(named), done.stderr
+    for variable in named:
+        assert any(line.startswith(f"trainctl: invalid setting {variable}") for line in lines), done.stderr
+    assert "Traceback" not in done.stderr

@@ -6,12 +6,23 @@ import asyncio
 import socket
 from typing import Any
 
+import httpx
 import pytest
 
 from app.domain.errors import InvalidInput
 from app.security.egress import CallbackPolicy, CallbackRefused, Target
 
-POLICY = CallbackPolicy(["hooks.example.com", "*.ci.example.com", "10.20.0.0/16", "127.0.0.1", "[::1]"])
+POLICY = CallbackPolicy(
+    [
+        "hooks.example.com",
+        "hooks.example.com:8443",
+        "*.ci.example.com",
+        "10.20.0.0/16",
+        "127.0.0.1",
+        "[::1]:8080",
+    ],
+    allow_http=True,
+)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +126,39 @@ def test_submit_check_names_the_field() -> None:
     assert raised.value.invalid[0][0] == "body.callback_url"
     POLICY.check_submitted("https://hooks.example.com/done")
     POLICY.check_submitted("not a url")  # left to the request schema
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://hooks.example.com/x", True),
+        ("https://hooks.example.com:443/x", True),
+        ("https://hooks.example.com:8443/x", True),
+        ("https://hooks.example.com:22/x", False),
+        ("http://hooks.example.com/x", True),  # port 80, the http default, with http allowed
+        ("http://hooks.example.com:8443/x", True),
+        ("https://a.ci.example.com:9000/x", False),
+        ("http://10.20.1.1:6379/", False),
+        ("http://[::1]:8080/", True),
+        ("http://[::1]/", False),
+    ],
+)
+def test_ports_are_pinned_by_the_entry_or_the_default(url: str, allowed: bool) -> None:
+    parsed = httpx.URL(url)
+    assert POLICY.allowed(parsed.scheme, parsed.host, parsed.port) is allowed
+
+
+def test_plain_http_needs_to_be_allowed() -> None:
+    strict = CallbackPolicy(["hooks.example.com"])
+    with pytest.raises(InvalidInput, match="https") as raised:
+        strict.check_submitted("http://hooks.example.com/done")
+    assert raised.value.invalid == [("body.callback_url", "use https")]
+    with pytest.raises(CallbackRefused, match="http"):
+        target(strict, "http://hooks.example.com/done")
+    strict.check_submitted("https://hooks.example.com/done")
+
+
+def test_a_port_off_the_list_is_named() -> None:
+    with pytest.raises(InvalidInput, match="port 6379") as raised:
+        POLICY.check_submitted("https://hooks.example.com:6379/")
+    assert raised.value.invalid[0][0] == "body.callback_url"

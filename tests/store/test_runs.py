@@ -62,6 +62,11 @@ def test_the_same_key_gives_the_same_run_and_another_body_is_a_conflict(store: S
         store.runs.create(run_row("run-c", key="k1", body_hash="other"), STEPS)
     assert conflict.value.existing.id == "run-a"
     assert store.runs.get("run-b") is None and store.runs.get("run-c") is None
+    # The same key from another caller is another run.
+    _, created = store.runs.create(
+        run_row("run-d", key="k1", body_hash="other", caller="someone-else"), STEPS
+    )
+    assert created and store.runs.by_idempotency_key("someone-else", "k1") is not None
 
 
 def test_outcome_and_champion_entry_land_with_the_final_state_once(store: Store) -> None:

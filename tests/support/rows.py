@@ -10,7 +10,13 @@ from app.store.tables import RunRow
 
 
 def run_row(
-    run_id: str, *, kind: str = "pipeline", key: str | None = None, body_hash: str = "h", **spec: Any
+    run_id: str,
+    *,
+    kind: str = "pipeline",
+    key: str | None = None,
+    body_hash: str = "h",
+    caller: str = "tester",
+    **spec: Any,
 ) -> RunRow:
     built = RunSpec.model_validate(
         {"run_id": run_id, "kind": kind, "data_asset": DataAssetRef(name="d", version="1"), **spec}
@@ -27,6 +33,7 @@ def run_row(
         spec=built,
         data_asset_name="d",
         data_asset_version="1",
+        submitted_by=caller,
         idempotency_key=key,
         request_hash=body_hash,
         callback_attempts=[],

@@ -155,12 +155,8 @@ class LocalBackend:
     def describe(self) -> BackendInfo:
         return BackendInfo(
             kind="local",
-            details={
-                "data_dir": str(self.layout.root),
-                "mlflow_tracking_uri": self.layout.tracking_uri,
-                "step_runner": self.runner_note,
-                "max_parallel_steps": str(self._max_parallel),
-            },
+            details={"step_runner": self.runner_note, "max_parallel_steps": str(self._max_parallel)},
+            private={"data_dir": str(self.layout.root), "mlflow_tracking_uri": self.layout.tracking_uri},
         )
 
     async def ready(self) -> ReadyReport:
