@@ -63,9 +63,9 @@ row of thousands of values is refused without the csv module building a list of 
 MAX_ROWS = 500_000
 """Most lines after the header, blank lines included (a file of nothing but line breaks would
 otherwise cost nothing to send). 50 times the sample data set. It caps the work one file can
-cause, whatever its size (the `path` form has no upload limit), at about 0.5 s for plain rows and
-0.8 s when every value is quoted on a 2-core machine (bench/csv_validation.py); a million rows,
-which the default 50 MiB upload limit would let through, took 1.0 s and 1.4 s."""
+cause, whatever its size (the `path` form has no upload limit), at 0.6-0.8 s on a busy 2-core
+machine, quoted or not (bench/csv_validation.py), under the issue's 1 s bar; a million rows,
+which the default 50 MiB upload limit would let through, took 1.0-1.4 s."""
 
 BLOCK_BYTES = 128 * 1024
 """Bytes read at a time, and the most work done between two `should_stop` questions: about
