@@ -77,8 +77,8 @@ def test_bad_label_and_short_row_are_named(client: TestClient) -> None:
 
 
 def test_binary_and_empty_files(client: TestClient) -> None:
-    assert "not UTF-8" in upload(client, b"\xff\xfe\x00garbage")["detail"]
-    assert "empty" in upload(client, b"")["detail"]
+    assert "not a diabetes-diagnostics CSV" in upload(client, b"\xff\xfe\x00garbage")["detail"]
+    assert "not a diabetes-diagnostics CSV" in upload(client, b"")["detail"]
 
 
 @pytest.mark.parametrize(
