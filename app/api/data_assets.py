@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, UploadFile
@@ -12,8 +17,11 @@ from pydantic import ValidationError
 from app.api.deps import AssetsDep
 from app.api.errors import problem_responses
 from app.data_assets.schemas import DataAssetFromPath, DataAssetList, DataAssetRead, DataAssetSummary
+from app.data_assets.validation import ValidationAborted
 from app.domain.errors import InvalidInput
 from app.domain.spec import NAME_PATTERN, Name
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/data-assets", tags=["data assets"])
 
@@ -70,25 +78,51 @@ async def get_asset(name: AssetName, assets: AssetsDep) -> DataAssetSummary:
         }
     },
 )
-async def create_asset(request: Request, assets: AssetsDep, response: Response) -> DataAssetRead:
+async def create_asset(request: Request, assets: AssetsDep, response: Response) -> Response | DataAssetRead:
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        try:
-            body = DataAssetFromPath.model_validate_json(await request.body())
-        except ValidationError as error:
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-            ) from None
-        created = await run_in_threadpool(assets.register_path, body.name, body.path, body.description)
-    elif content_type.startswith("multipart/form-data"):
-        created = await _from_upload(request, assets)
-    else:
-        raise InvalidInput(
-            "send multipart/form-data with fields name and file, or JSON {name, path}",
-            invalid=[("header.Content-Type", f"unsupported: {content_type or 'none'}")],
-        )
+    try:
+        if content_type.startswith("application/json"):
+            try:
+                body = DataAssetFromPath.model_validate_json(await request.body())
+            except ValidationError as error:
+                raise RequestValidationError(
+                    [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+                ) from None
+            async with client_gone(request) as gone:
+                created = await run_in_threadpool(
+                    assets.register_path, body.name, body.path, body.description, gone.is_set
+                )
+        elif content_type.startswith("multipart/form-data"):
+            created = await _from_upload(request, assets)
+        else:
+            raise InvalidInput(
+                "send multipart/form-data with fields name and file, or JSON {name, path}",
+                invalid=[("header.Content-Type", f"unsupported: {content_type or 'none'}")],
+            )
+    except ValidationAborted:
+        log.info("data asset validation stopped: the client went away")
+        return Response(status_code=499)  # nobody is left to read it
     response.headers["Location"] = str(request.url_for("get_asset", name=created.name).path)
     return created
+
+
+@asynccontextmanager
+async def client_gone(request: Request, interval: float = 0.25) -> AsyncIterator[threading.Event]:
+    """An event set once the client disconnects, so work in a worker thread can stop early."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while not gone.is_set():
+            if await request.is_disconnected():
+                gone.set()
+                return
+            await asyncio.sleep(interval)
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        yield gone
+    finally:
+        watcher.cancel()
 
 
 async def _from_upload(request: Request, assets: AssetsDep) -> DataAssetRead:
@@ -104,9 +138,14 @@ async def _from_upload(request: Request, assets: AssetsDep) -> DataAssetRead:
         if invalid:
             raise InvalidInput("the upload is missing or has invalid fields", invalid=invalid)
         assert isinstance(name, str) and not isinstance(upload, str) and upload is not None
-        return await run_in_threadpool(
-            assets.upload, name, upload.file, description if isinstance(description, str) else None
-        )
+        async with client_gone(request) as gone:
+            return await run_in_threadpool(
+                assets.upload,
+                name,
+                upload.file,
+                description if isinstance(description, str) else None,
+                gone.is_set,
+            )
 
 
 def _valid_name(name: str) -> bool:

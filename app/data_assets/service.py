@@ -6,11 +6,12 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from app.data_assets.schemas import DataAssetRead, DataAssetSummary
-from app.data_assets.validation import SchemaError, validate_csv
+from app.data_assets.validation import NotACsvError, SchemaError, validate_csv
 from app.domain.clock import utcnow
 from app.domain.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.domain.spec import DEFAULT_DATA_ASSET, LATEST, DataAssetRef, DataAssetSelector
@@ -19,6 +20,8 @@ from app.store.tables import DataAssetRow
 
 _PATH_FIELD = "body.path"
 _PATH_HINT = "must be a CSV file inside the data directory, e.g. imports/data.csv"
+#: Asked between blocks of a long validation: true when the caller's client went away.
+StopCheck = Callable[[], bool] | None
 
 
 class DataAssets:
@@ -42,7 +45,9 @@ class DataAssets:
                 DEFAULT_DATA_ASSET, Path(path), "generated", "built-in sample: 10,000 generated rows, seed 42"
             )
 
-    def upload(self, name: str, stream: BinaryIO, description: str | None) -> DataAssetRead:
+    def upload(
+        self, name: str, stream: BinaryIO, description: str | None, should_stop: StopCheck = None
+    ) -> DataAssetRead:
         self.assets_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.assets_dir, suffix=".upload")
         try:
@@ -57,13 +62,15 @@ class DataAssets:
                             invalid=[("file", "too large")],
                         )
                     out.write(block)
-            return self._register(name, Path(tmp), "upload", description)
+            return self._register(name, Path(tmp), "upload", description, should_stop)
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    def register_path(self, name: str, relative: str, description: str | None) -> DataAssetRead:
+    def register_path(
+        self, name: str, relative: str, description: str | None, should_stop: StopCheck = None
+    ) -> DataAssetRead:
         source = self.inside_data_dir(relative)
-        return self._register(name, source, "path", description)
+        return self._register(name, source, "path", description, should_stop)
 
     def inside_data_dir(self, relative: str) -> Path:
         """Resolve a caller's path; anything that leaves the data directory is refused, and so
@@ -87,11 +94,18 @@ class DataAssets:
             raise InvalidInput(f"no file at {relative!r} in the data directory", invalid=invalid)
         return target
 
-    def _register(self, name: str, source: Path, kind: str, description: str | None) -> DataAssetRead:
+    def _register(
+        self, name: str, source: Path, kind: str, description: str | None, should_stop: StopCheck = None
+    ) -> DataAssetRead:
+        field = "file" if kind == "upload" else _PATH_FIELD
         try:
-            summary = validate_csv(source)
+            summary = validate_csv(source, should_stop)
+        except NotACsvError as error:
+            # The path form may name any readable file of the data directory: its answer must
+            # not tell what the file holds. An uploader may hear which case it was.
+            detail = str(error) + (f" ({error.reason})" if kind == "upload" else "")
+            raise InvalidInput(detail, invalid=[(field, "not a diabetes-diagnostics CSV")]) from None
         except SchemaError as error:
-            field = "file" if kind == "upload" else _PATH_FIELD
             raise InvalidInput(
                 f"the CSV does not match the diabetes-diagnostics schema: {error}",
                 invalid=[(field, str(error))],

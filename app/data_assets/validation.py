@@ -33,7 +33,31 @@ from itertools import chain, repeat
 from pathlib import Path
 from typing import BinaryIO
 
+from app.data_assets.csverrors import (
+    ColumnError,
+    NotACsvError,
+    RowError,
+    SchemaError,
+    TooManyRowsError,
+    ValidationAborted,
+    few,
+    show,
+)
 from app.domain.dataset import COLUMNS, LABEL
+
+__all__ = [
+    "COLUMNS",
+    "LABEL",
+    "MIN_ROWS_PER_CLASS",
+    "ColumnError",
+    "CsvSummary",
+    "NotACsvError",
+    "RowError",
+    "SchemaError",
+    "TooManyRowsError",
+    "ValidationAborted",
+    "validate_csv",
+]
 
 MIN_ROWS_PER_CLASS = 5
 
@@ -68,50 +92,6 @@ _FOLDED_COLUMNS = frozenset(c.casefold() for c in COLUMNS)
 _RECOGNIZED_AT = (len(COLUMNS) + 1) // 2
 _LABEL_CLASSES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _EXPECTED = ", ".join(COLUMNS)
-_SHOWN_NAMES = 3
-_SHOWN_CHARS = 24
-
-
-class SchemaError(ValueError):
-    """The file does not match the schema; the message says what to fix."""
-
-
-class NotACsvError(SchemaError):
-    """Not a CSV with a recognizable header at all: binary, not UTF-8, empty, or unrelated text.
-
-    `str()` is the same generic sentence for every such file and quotes nothing from it.
-    `reason` is a fixed phrase (also never file content) saying which of these it was, for
-    callers that may tell it, e.g. to the person who uploaded the file.
-    """
-
-    MESSAGE = (
-        "not a diabetes-diagnostics CSV: expected UTF-8, comma-separated text whose first line "
-        f"is the header {','.join(COLUMNS)}"
-    )
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(self.MESSAGE)
-        self.reason = reason
-
-
-class ColumnError(SchemaError):
-    """The header is recognized but its columns are wrong (missing, unexpected, duplicated, too many)."""
-
-
-class RowError(SchemaError):
-    """A row after the header is wrong; `row` is its 1-based line number (the header is row 1)."""
-
-    def __init__(self, row: int, message: str) -> None:
-        super().__init__(message)
-        self.row = row
-
-
-class TooManyRowsError(SchemaError):
-    """The file has more than `MAX_ROWS` lines after the header."""
-
-
-class ValidationAborted(Exception):
-    """`should_stop` answered true: the caller no longer wants the answer (its client left)."""
 
 
 @dataclass(frozen=True)
@@ -237,11 +217,11 @@ def _read_header(line: bytes) -> tuple[str, ...]:
         return tuple(names)
     problems = []
     if missing:
-        problems.append("missing columns: " + _few(missing, quote=False))
+        problems.append("missing columns: " + few(missing, quote=False))
     if unexpected:
-        problems.append("unexpected columns: " + _few(unexpected))
+        problems.append("unexpected columns: " + few(unexpected))
     if duplicated:
-        problems.append("duplicated columns: " + _few(duplicated))
+        problems.append("duplicated columns: " + few(duplicated))
     hint = ""
     if {n.casefold() for n in unexpected} & {c.casefold() for c in missing}:
         hint = "; names are case-sensitive"
@@ -340,7 +320,7 @@ def _check_row(row: list[str], number: int, columns: Sequence[str], label_at: in
     label = row[label_at].strip()
     klass = _LABEL_CLASSES.get(label)
     if klass is None:
-        raise RowError(number, f"row {number}: {LABEL} is {_show(label)}; it must be 0 or 1")
+        raise RowError(number, f"row {number}: {LABEL} is {show(label)}; it must be 0 or 1")
     return klass
 
 
@@ -348,20 +328,6 @@ def _check_number(column: str, value: str, row: int) -> None:
     try:
         number = float(value)
     except ValueError:
-        raise RowError(row, f"row {row}, column {column}: {_show(value)} is not a number") from None
+        raise RowError(row, f"row {row}, column {column}: {show(value)} is not a number") from None
     if not math.isfinite(number):
-        raise RowError(row, f"row {row}, column {column}: {_show(value)} is not a finite number")
-
-
-def _show(text: str) -> str:
-    """`text` quoted for a message, cut to a readable length (the length is then said)."""
-    if len(text) <= _SHOWN_CHARS:
-        return repr(text)
-    return f"{text[:_SHOWN_CHARS]!r}... ({len(text)} characters)"
-
-
-def _few(names: Sequence[str], quote: bool = True) -> str:
-    """At most `_SHOWN_NAMES` of `names`, each shortened, then how many more there are."""
-    shown = ", ".join(_show(n) if quote else n for n in names[:_SHOWN_NAMES])
-    rest = len(names) - _SHOWN_NAMES
-    return f"{shown} and {rest} more" if rest > 0 else shown
+        raise RowError(row, f"row {row}, column {column}: {show(value)} is not a finite number")

@@ -206,3 +206,20 @@ def test_artifact_names_the_os_refuses_are_a_404(target: Target, tail: str) -> N
             assert response.status == 404
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "SECRET-FIRST-LINE: trainctl warm-up log\nmore secrets\n",
+        "PatientID-SECRET,Pregnancies\n1,2\n",  # one or two schema-like words are not a header
+        "\x00\x01\x02SECRET-BINARY",
+    ],
+)
+def test_the_path_form_never_tells_what_a_file_holds(target: Target, content: str) -> None:
+    probe = target.built.settings.resolved_data_dir / "imports" / "probe.txt"
+    probe.write_text(content)
+    status, body = target.post_json('{"name": "oracle", "path": "imports/probe.txt"}')
+    assert status == 422
+    assert b"SECRET" not in body
+    assert b"not a diabetes-diagnostics CSV" in body
