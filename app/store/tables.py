@@ -157,4 +157,5 @@ class StepCacheRow(Base):
     reads_champion: Mapped[bool] = mapped_column(Boolean, default=False)
     champion_seen: Mapped[str | None] = mapped_column(String(64))
     champion_left: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the step began
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when it finished

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -106,6 +107,7 @@ def test_sigterm_lets_the_running_step_finish_and_the_rest_resume(tmp_path: Path
     assert service.proc is not None
     assert service.proc.returncode in (0, -15)
 
+    restart_began = datetime.now(UTC)
     restarted = ServiceProcess(data_dir, port=service.port).start()
     try:
         with restarted.client() as client:
@@ -113,6 +115,11 @@ def test_sigterm_lets_the_running_step_finish_and_the_rest_resume(tmp_path: Path
             assert run["status"] == "completed", run
     finally:
         restarted.stop()
-    # The step that was running at SIGTERM finished then; the restart did not run it again.
+    # The step that was running at SIGTERM finished then, and keeps the times it really ran.
+    train = run["steps"][0]
+    assert train["reused"] is False
+    assert datetime.fromisoformat(train["ended_at"]) < restart_began, train
+    assert train["duration_seconds"] > 0.05, train
+    # The restart did not run it again.
     train_logs = sorted((data_dir / "logs" / run_id).glob("train-model.*.log"))
     assert [p.name for p in train_logs] == ["train-model.1.log"]

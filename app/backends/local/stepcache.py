@@ -29,7 +29,8 @@ class CacheEntry:
     reads_champion: bool = False
     champion_seen: str | None = None
     champion_left: str | None = None
-    created_at: datetime | None = field(default=None)
+    created_at: datetime | None = field(default=None)  # when the step finished
+    started_at: datetime | None = None
 
 
 class StepCache(Protocol):
@@ -102,6 +103,7 @@ class SqlStepCache:
                     reads_champion=entry.reads_champion,
                     champion_seen=entry.champion_seen,
                     champion_left=entry.champion_left,
+                    started_at=entry.started_at,
                     created_at=entry.created_at or utcnow(),
                 )
             )
@@ -128,4 +130,5 @@ def _entry(row: StepCacheRow) -> CacheEntry:
         champion_seen=row.champion_seen,
         champion_left=row.champion_left,
         created_at=row.created_at,
+        started_at=row.started_at,
     )

@@ -124,8 +124,11 @@ class StepExecutor:
         execution.outputs[step.name] = {name: outputs_root / name for name in entry.output_digests}
         execution.digests[step.name] = dict(entry.output_digests)
         now = _now()
-        state.started_at = state.started_at or now
-        state.ended_at = now
+        if reused:  # another run's outputs: this run spent no time on the step
+            state.started_at, state.ended_at = state.started_at or now, now
+        else:  # this run's own step, finished before a restart: keep when it really ran
+            state.started_at = entry.started_at or state.started_at or now
+            state.ended_at = entry.created_at or now
         state.reused = reused
         state.exit_code = 0
         state.mlflow_run_id = entry.mlflow_run_id
@@ -216,6 +219,7 @@ class StepExecutor:
                 mlflow_run_id=state.mlflow_run_id,
                 reads_champion=step.reads_champion,
                 champion_seen=champion_seen,
+                started_at=state.started_at,
                 created_at=state.ended_at,
             )
         )
