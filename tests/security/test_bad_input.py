@@ -98,6 +98,18 @@ def test_binary_and_empty_files(client: TestClient) -> None:
         ({"callback_url": "ftp://hooks.example.com/x"}, "body.callback_url"),
         ({"callback_url": "file:///etc/passwd"}, "body.callback_url"),
         ({"unexpected": True}, "body.unexpected"),
+        # Strict types: no guessing at strings or booleans where a number or boolean belongs.
+        ({"hyperparameters": {"reg_rate": "0.1"}}, "body.hyperparameters.reg_rate"),
+        ({"hyperparameters": {"reg_rate": True}}, "body.hyperparameters.reg_rate"),
+        ({"promotion": {"min_improvement": "0"}}, "body.promotion.min_improvement"),
+        ({"force_rerun": "true"}, "body.force_rerun"),
+        ({"force_rerun": 1}, "body.force_rerun"),
+        # Control characters in names and tag keys; over-long URLs.
+        ({"tags": {"team\u0000": "ml"}}, "body.tags.team\u0000.[key]"),
+        ({"tags": {"line\nbreak": "ml"}}, "body.tags.line\nbreak.[key]"),
+        ({"tags": {"k": "bell\u0007"}}, "body.tags.k"),
+        ({"model_name": "m\u0000"}, "body.model_name"),
+        ({"callback_url": "https://hooks.example.com/" + "x" * 2100}, "body.callback_url"),
     ],
 )
 def test_submit_rejects_with_the_field_named(client: TestClient, body: dict[str, Any], field: str) -> None:

@@ -29,20 +29,12 @@ OLD_REQUEST = {
 }
 
 
-def upgrade_to(engine: Engine, revision: str) -> None:
+def move_to(engine: Engine, revision: str, *, down: bool = False) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-
-def downgrade_to(engine: Engine, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def insert_old_run(engine: Engine, run_id: str, backend: str) -> None:
@@ -60,7 +52,7 @@ def insert_old_run(engine: Engine, run_id: str, backend: str) -> None:
 
 def test_runs_stored_as_request_bodies_become_typed_specs(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade_to(engine, "0001")
+    move_to(engine, "0001")
     with engine.begin() as db:
         db.execute(
             text(
@@ -86,7 +78,7 @@ def test_runs_stored_as_request_bodies_become_typed_specs(tmp_path: Path) -> Non
     assert azure.spec.data_asset.path is None
     assert store.runs.active() and len(store.runs.active()) == 2
 
-    downgrade_to(engine, "0001")
+    move_to(engine, "0001", down=True)
     with engine.begin() as db:
         request = json.loads(db.execute(text("SELECT request FROM runs WHERE id = 'run-local'")).scalar_one())
     assert request["hyperparameters"] == {"reg_rate": 0.5, "solver": "lbfgs"}
