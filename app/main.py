@@ -3,17 +3,22 @@ routes, error handlers and middleware; ``wiring.running_services`` builds what t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 
 from fastapi import FastAPI
 
-from app.api import data_assets, health, models, runs
+from app.api import data_assets, events, health, models, runs
 from app.api.errors import install_handlers
 from app.api.guarded import include_guarded
 from app.api.limits import BodySizeLimit
 from app.backends.protocol import TrainingBackend
 from app.lifecycle.callbacks import CallbackSender
+from app.lifecycle.eventhub import EventHub
 from app.observability import install_observability
 from app.security import build_guard, ensure_safe_binding
 from app.security.egress import CallbackPolicy
@@ -40,6 +45,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running_services(settings, callback_policy, backend) as services:
             app.state.services = services
+            _end_streams_on_exit_signal(services.lifecycle.hub)
             yield
 
     app = FastAPI(
@@ -54,6 +60,26 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    include_guarded(app, (runs.router, models.router, data_assets.router, health.router), guard)
+    routers = (runs.router, models.router, data_assets.router, events.router, health.router)
+    include_guarded(app, routers, guard)
     install_observability(app)  # last: its middleware wraps the size limit and auth too
     return app
+
+
+def _end_streams_on_exit_signal(hub: EventHub) -> None:
+    """uvicorn lets open responses finish before it runs the lifespan's shutdown, and an event
+    stream never finishes by itself: on SIGINT or SIGTERM, end the streams (each told to
+    retry) before passing the signal on to uvicorn's own handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # served from a thread (tests): whoever runs that server stops it
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous: Callable[..., object] = previous) -> None:
+            loop.call_soon_threadsafe(hub.close_streams)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)

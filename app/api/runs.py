@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 
 from app.api.deps import RunsDep, SubmissionDep
 from app.api.errors import problem_responses
+from app.domain.spec import RunKind
 from app.domain.status import RunStatus
 from app.domain.steps import PIPELINE_STEPS
 from app.lifecycle.schemas import (
@@ -60,7 +61,8 @@ async def submit_run(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> TrainingRunRead:
-    row, created = await submission.submit(body, idempotency_key)
+    principal = getattr(request.state, "principal", None)
+    row, created = await submission.submit(body, idempotency_key, principal.name if principal else None)
     response.headers["Location"] = str(request.url_for("get_run", run_id=row.id).path)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -76,6 +78,7 @@ async def submit_run(
 async def list_runs(
     runs: RunsDep,
     status: RunStatus | None = None,
+    kind: RunKind | None = None,
     experiment_name: Annotated[str | None, Query(max_length=128)] = None,
     model_name: Annotated[str | None, Query(max_length=128)] = None,
     cursor: Annotated[
@@ -84,7 +87,12 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunList:
     page, next_cursor = runs.page(
-        status=status, experiment_name=experiment_name, model_name=model_name, cursor=cursor, limit=limit
+        status=status,
+        kind=kind,
+        experiment_name=experiment_name,
+        model_name=model_name,
+        cursor=cursor,
+        limit=limit,
     )
     return TrainingRunList(items=[run_read(r) for r in page], next_cursor=next_cursor)
 

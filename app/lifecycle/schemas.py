@@ -90,6 +90,7 @@ class TrainingRunRead(BaseModel):
     pipeline_name: str | None
     force_rerun: bool
     tags: dict[str, str]
+    submitted_by: str | None = Field(description="Who submitted the run (the caller's principal name).")
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None

@@ -53,8 +53,11 @@ class RunSubmission:
         self.max_active_runs = max_active_runs
         self.accepting = True
 
-    async def submit(self, body: TrainingRunCreate, idempotency_key: str | None) -> tuple[RunRow, bool]:
-        """The stored run and whether this call created it (False: an idempotent replay)."""
+    async def submit(
+        self, body: TrainingRunCreate, idempotency_key: str | None, submitted_by: str | None = None
+    ) -> tuple[RunRow, bool]:
+        """The stored run and whether this call created it (False: an idempotent replay).
+        `submitted_by` is the caller's principal name, recorded on the run."""
         if not self.accepting:
             raise Conflict(
                 "the service is shutting down and takes no new runs; retry shortly", retry_after=10
@@ -97,6 +100,7 @@ class RunSubmission:
             callback_url=str(body.callback_url) if body.callback_url else None,
             callback_state="pending" if body.callback_url else None,
             callback_attempts=[],
+            submitted_by=submitted_by,
             created_at=now,
             updated_at=now,
         )

@@ -26,6 +26,7 @@ def run_read(row: RunRow) -> TrainingRunRead:
         pipeline_name=spec.pipeline_name,
         force_rerun=spec.force_rerun,
         tags=dict(spec.tags),
+        submitted_by=row.submitted_by,
         created_at=row.created_at,
         started_at=row.started_at,
         ended_at=row.ended_at,
