@@ -9,13 +9,15 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
+from typing import Any
 
 from fastapi import FastAPI
 
 from app.api import data_assets, events, health, models, runs
-from app.api.errors import install_handlers
+from app.api.errors import declare_problem_schema, install_handlers
 from app.api.guarded import include_guarded
 from app.api.limits import BodySizeLimit
+from app.api.operations import operation_id
 from app.backends.protocol import TrainingBackend
 from app.lifecycle.callbacks import CallbackSender
 from app.lifecycle.eventhub import EventHub
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
         description=DESCRIPTION,
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
+        generate_unique_id_function=operation_id,
     )
     install_handlers(app)
     app.add_middleware(
@@ -63,7 +66,19 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
     routers = (runs.router, models.router, data_assets.router, events.router, health.router)
     include_guarded(app, routers, guard)
     install_observability(app)  # last: its middleware wraps the size limit and auth too
+    _describe_problems(app)
     return app
+
+
+def _describe_problems(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_problem_schema(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _end_streams_on_exit_signal(hub: EventHub) -> None:

@@ -139,7 +139,6 @@ class EventStreamResponse(StreamingResponse):
 
 @router.get(
     "/events",
-    operation_id="streamEvents",
     status_code=200,
     summary="Live events: runs created, run and step states, outcomes, promotions (SSE)",
     description=DESCRIPTION,

@@ -52,7 +52,7 @@ def media_type(path: str) -> str:
     status_code=202,
     response_model=TrainingRunRead,
     summary="Submit a training job or pipeline",
-    responses=problem_responses(401, 403, 409, 413, 422, 429),
+    responses=problem_responses(401, 403, 409, 413, 422, 429, 502, 503),
 )
 async def submit_run(
     body: TrainingRunCreate,
@@ -126,7 +126,7 @@ async def wait_run(
     status_code=202,
     response_model=TrainingRunRead,
     summary="Cancel a queued or running run",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 502, 503),
 )
 async def cancel_run(run_id: RunId, submission: SubmissionDep) -> TrainingRunRead:
     return run_read(await submission.cancel(run_id))
@@ -176,7 +176,7 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, request: Request) -> Arti
     response_class=FileResponse,
     responses={
         200: {"content": {"image/png": {}, "application/octet-stream": {}}},
-        **problem_responses(401, 403, 404, 422),
+        **problem_responses(401, 403, 404, 422, 502, 503),
     },
 )
 async def get_artifact(run_id: RunId, path: str, runs: RunsDep) -> FileResponse:
@@ -188,7 +188,7 @@ async def get_artifact(run_id: RunId, path: str, runs: RunsDep) -> FileResponse:
     "/{run_id}/logs",
     response_model=LogsRead,
     summary="A step's log",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422, 502, 503),
 )
 async def run_logs(
     run_id: RunId,
