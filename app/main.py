@@ -25,6 +25,7 @@ from app.observability import install_observability
 from app.security import build_guard, ensure_safe_binding
 from app.security.egress import CallbackPolicy
 from app.settings import Settings
+from app.ui import install_ui
 from app.wiring import running_services
 
 DESCRIPTION = """
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
     )
     routers = (runs.router, models.router, data_assets.router, events.router, health.router)
     include_guarded(app, routers, guard)
+    install_ui(app, guard, settings)
     install_observability(app)  # last: its middleware wraps the size limit and auth too
     _describe_problems(app)
     return app

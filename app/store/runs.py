@@ -109,6 +109,15 @@ class RunStore:
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
 
+    def names(self) -> tuple[list[str], list[str]]:
+        """Every model name and every experiment name runs were submitted with (both indexed)."""
+        with self._sessions() as session:
+            models = session.scalars(select(RunRow.model_name).distinct().order_by(RunRow.model_name))
+            experiments = session.scalars(
+                select(RunRow.experiment_name).distinct().order_by(RunRow.experiment_name)
+            )
+            return list(models), list(experiments)
+
     def active(self) -> list[RunRow]:
         query = select(RunRow).where(RunRow.status.not_in(_FINAL)).order_by(RunRow.id)
         with self._sessions() as session:
