@@ -86,6 +86,12 @@
           if (empty) empty.remove();
           row.classList.add("arrived");
           rows.prepend(row);
+          const count = document.getElementById("run-count");
+          if (count) {
+            const total = Number(count.dataset.count) + 1;
+            count.dataset.count = String(total);
+            count.textContent = total.toLocaleString("en") + (total === 1 ? " run" : " runs");
+          }
         }
       }, 50));
     }
