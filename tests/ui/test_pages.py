@@ -99,7 +99,7 @@ def test_the_runs_list_filters_and_counts(local: TestClient) -> None:
     local.post("/v1/training-runs", json={"kind": "job", "model_name": "other"})
     assert 'data-count="2">2 runs</span>' in local.get("/ui/runs").text
     only_jobs = local.get("/ui/runs", params={"kind": "job"}).text
-    assert '1 run</span> matching the filters' in only_jobs and ">other<" in only_jobs
+    assert "1 run</span> matching the filters" in only_jobs and ">other<" in only_jobs
 
 
 def test_sign_in_sets_a_session_cookie_without_the_key_and_the_role_decides(keyed: TestClient) -> None:
