@@ -4,13 +4,17 @@ behind being told to reconnect."""
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fakebackend import AppFactory
 from tests.support.http import LiveServer
+from tests.support.server import ServiceProcess
 from tests.support.sse import END, SseClient
 
 
@@ -134,3 +138,24 @@ def test_a_reader_may_subscribe_and_no_key_is_a_401(make_app: AppFactory) -> Non
         assert refused.status_code == 401
         with SseClient(f"{live.url}/v1/events", headers={"X-API-Key": "reader-key-0123456789abcdef"}) as ok:
             assert ok.status_code == 200 and ok.next().retry is not None
+
+
+def test_stopping_the_service_ends_open_streams_first(tmp_path: Path) -> None:
+    # uvicorn waits for open responses before its shutdown; a stream never ends by itself, so
+    # SIGTERM must end it (with a retry hint) or stopping would wait out the whole grace period.
+    service = ServiceProcess(tmp_path / "data", env={"TRAINCTL_WARM_RUNNER": "false"}).start()
+    try:
+        stream = SseClient(f"{service.url}/v1/events")
+        assert stream.next().comments == ["connected"]
+        assert service.proc is not None
+        started = time.monotonic()
+        service.proc.send_signal(signal.SIGTERM)
+        frames = []
+        while (frame := stream.next(timeout=20)) is not END:
+            frames.append(frame)
+        assert frames and frames[-1].retry is not None
+        service.proc.wait(20)
+        assert time.monotonic() - started < 15  # far below the 30 s grace period
+        stream.close()
+    finally:
+        service.stop()
