@@ -20,6 +20,7 @@ from app.ui.render import page
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 CHART_WIDTH, CHART_HEIGHT, PAD = 640, 240, 40
+MIN_SPAN = 0.02  # the least range of the metric's axis
 
 
 @router.get("/models")
@@ -41,8 +42,9 @@ def metric_chart(versions: list[ModelVersionInfo], metric: str) -> dict[str, Any
         return None
     values = [value for _, value in points]
     low, high = min(values), max(values)
-    if high - low < 1e-9:
-        low, high = low - 0.05, high + 0.05
+    if high - low < MIN_SPAN:  # a difference in the fifth decimal must not look like a leap
+        middle = (high + low) / 2
+        low, high = middle - MIN_SPAN / 2, middle + MIN_SPAN / 2
     step = (CHART_WIDTH - 2 * PAD) / max(1, len(points) - 1)
     marks = []
     for index, (version, value) in enumerate(points):

@@ -198,7 +198,7 @@ async def run_log(
         return JSONResponse({"detail": "no such run or step"}, status_code=404, headers=SECURITY_HEADERS)
     try:
         text = await queries.logs(run_id, step)
-    except (NotFound, DomainError):
+    except DomainError:  # no log yet (NotFound), or the backend is briefly unreachable
         text = ""
     body = {"text": text[offset:], "offset": len(text), "final": RunStatus(found.status).is_final}
     return JSONResponse(body, headers=SECURITY_HEADERS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from tests.support.auth import KEYS, api_keys_setting, bearer, entra_settings
 from tests.support.fakebackend import AppFactory, Built
 from tests.support.http import Receiver
+from tests.support.runs import sample_csv
 
 PAGES = ["/ui/runs", "/ui/models", "/ui/data", "/ui/submit", "/ui/runs?status=completed&kind=pipeline"]
 
@@ -197,3 +199,25 @@ def test_entra_needs_a_bearer_token_on_each_request(
         assert client.get("/ui/runs", headers=reader).status_code == 200
         assert client.get("/ui/submit", headers=reader).status_code == 403
         assert client.get("/ui/signin", follow_redirects=False).status_code == 303
+
+
+def test_a_submitter_uploads_a_new_data_version(keyed: TestClient, tmp_path: Path) -> None:
+    token = signed_in(keyed, "submitter")
+    csv = sample_csv(tmp_path / "patients.csv", rows=300)
+    with csv.open("rb") as handle:
+        answer = keyed.post(
+            "/ui/data",
+            data={"csrf_token": token, "name": "ui-upload", "description": "from the dashboard"},
+            files={"file": ("patients.csv", handle, "text/csv")},
+            follow_redirects=False,
+        )
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/data?uploaded=ui-upload:1"
+    page = keyed.get("/ui/data?uploaded=ui-upload:1").text
+    assert "Registered ui-upload:1." in page and 'id="asset-ui-upload"' in page
+    assert '<td class="num">300</td>' in page and "from the dashboard" in page
+    broken = tmp_path / "broken.csv"
+    broken.write_text("a,b\n1,2\n")
+    with broken.open("rb") as handle:
+        refused = keyed.post("/ui/data", data={"csrf_token": token, "name": "ui-upload"},
+                             files={"file": ("broken.csv", handle, "text/csv")})  # fmt: skip
+    assert refused.status_code == 422 and "diabetes-diagnostics schema" in refused.text
