@@ -221,3 +221,14 @@ def test_a_submitter_uploads_a_new_data_version(keyed: TestClient, tmp_path: Pat
         refused = keyed.post("/ui/data", data={"csrf_token": token, "name": "ui-upload"},
                              files={"file": ("broken.csv", handle, "text/csv")})  # fmt: skip
     assert refused.status_code == 422 and "diabetes-diagnostics schema" in refused.text
+
+
+def test_azure_runs_link_to_the_job_in_azure_ml_studio(make_app: AppFactory) -> None:
+    built = make_app()
+    with TestClient(built.app) as client:
+        run_id = submit_a_run(client)
+        studio = "https://ml.azure.com/runs/trainctl-run?wsid=/subscriptions/s/resourceGroups/r/workspaces/w"
+        built.app.state.services.store.runs.set_submitted(run_id, f"trainctl-{run_id}", studio, "Completed")
+        html = client.get(f"/ui/runs/{run_id}").text
+    link = 'href="' + studio.replace("&", "&amp;") + '" rel="noopener noreferrer"'
+    assert link in html and "Open the job in Azure ML studio" in html
