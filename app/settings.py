@@ -21,6 +21,8 @@ class Settings(BaseSettings):
 
     backend: Literal["auto", "local", "azureml"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # auto: readable lines when stdout is a terminal, JSON lines otherwise
+    log_format: Literal["auto", "json", "console"] = "auto"
 
     # Local engine
     max_parallel_steps: int = Field(default=2, ge=1, le=64)
@@ -55,6 +57,17 @@ class Settings(BaseSettings):
     entra_audience: str | None = None  # comma-separated: App ID URI and/or client id
     entra_jwks_url: str | None = None  # default: the tenant's discovery/v2.0/keys
     entra_issuer: str | None = None  # comma-separated; default: the tenant's v2.0 and v1 issuers
+
+    # Event stream (GET /v1/events): how long events are kept for reconnecting clients, how many
+    # a subscriber may fall behind before it is dropped (and told to reconnect), keep-alives.
+    events_retention_hours: float = Field(default=168.0, gt=0)
+    events_buffer: int = Field(default=1000, ge=1, le=100_000)
+    events_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+
+    # Dashboard (/ui): the key that signs session cookies and form tokens (random per process
+    # when unset: sessions then end with a restart); how long a sign-in lasts.
+    ui_session_secret: SecretStr | None = None
+    ui_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     # Abuse limits: JSON bodies; uploads have max_upload_bytes
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -21,6 +21,7 @@ LAYER = {
     "lifecycle": 4,
     "api": 5,
     "wiring": 6,
+    "ui": 6,
     "main": 7,
     "cli": 8,
     "__main__": 9,

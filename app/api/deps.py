@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from app.backends.protocol import TrainingBackend
 from app.data_assets.service import DataAssets
+from app.lifecycle.eventhub import EventHub
 from app.lifecycle.queries import RunQueries
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.runtime import Lifecycle
@@ -43,6 +44,10 @@ def _models(request: Request) -> ModelRegistry:
     return services(request).lifecycle.models
 
 
+def _hub(request: Request) -> EventHub:
+    return services(request).lifecycle.hub
+
+
 def _assets(request: Request) -> DataAssets:
     return services(request).assets
 
@@ -68,6 +73,7 @@ def _store(request: Request) -> Store:
 RunsDep = Annotated[RunQueries, Depends(_queries)]
 SubmissionDep = Annotated[RunSubmission, Depends(_submission)]
 ModelsDep = Annotated[ModelRegistry, Depends(_models)]
+HubDep = Annotated[EventHub, Depends(_hub)]
 AssetsDep = Annotated[DataAssets, Depends(_assets)]
 BackendDep = Annotated[TrainingBackend, Depends(_backend)]
 CallerDep = Annotated[str, Depends(_caller)]

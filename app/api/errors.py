@@ -167,9 +167,40 @@ def install_handlers(app: FastAPI) -> None:
         )
 
 
+#: One example answer per status, for the OpenAPI document (typed clients show them).
+EXAMPLES: dict[int, tuple[str, str, str]] = {
+    400: ("bad-request", "Bad request", "the body could not be decoded"),
+    401: ("unauthorized", "Authentication required", "this endpoint needs credentials: send an API key"),
+    403: ("forbidden", "Not allowed for this role", "POST /v1/training-runs needs the 'submitter' role"),
+    404: ("not-found", "Not found", "no training run 'run-20261130-0001'"),
+    409: ("conflict", "Conflict", "run run-20261130-0001 already ended completed"),
+    413: ("payload-too-large", "Payload too large", "the request body is larger than the 1048576 byte limit"),
+    422: ("validation-error", "Invalid request", "Fix these fields: body.hyperparameters.reg_rate"),
+    429: ("queue-full", "Too many queued runs", "200 runs are already queued or running; retry later"),
+    500: ("internal-error", "Internal error", "An unexpected error occurred; see the service log."),
+    502: ("backend-error", "Training backend error", "the workspace refused the job"),
+    503: ("backend-unavailable", "Training backend unavailable", "Azure ML answered 503; retry shortly"),
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    slug, title, detail = EXAMPLES.get(status, ("http-error", "HTTP error", "see detail"))
+    example: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": "/v1/training-runs",
+    }
+    if status == 422:
+        example["invalid-params"] = [{"name": "body.hyperparameters.reg_rate", "reason": "must be > 0"}]
+    return example
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting problem+json answers."""
+    """OpenAPI `responses=` entries documenting problem+json answers, each with an example."""
     descriptions = {
+        400: "The body could not be parsed",
         401: "Missing or invalid credentials",
         403: "The caller's role does not allow this",
         404: "Not found",
@@ -177,10 +208,33 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Payload too large",
         422: "Invalid input: `invalid-params` names each bad field",
         429: "Too many queued runs; retry after `Retry-After` seconds",
+        500: "An unexpected error; the service log has the details (same `X-Request-ID`)",
         502: "The training backend failed",
         503: "The training backend is unavailable",
     }
     return {
-        s: {"model": Problem, "description": descriptions.get(s, "Error"), "content": {PROBLEM_JSON: {}}}
+        s: {
+            "model": Problem,
+            "description": descriptions.get(s, "Error"),
+            "content": {PROBLEM_JSON: {"example": problem_example(s)}},
+        }
         for s in statuses
     }
+
+
+def declare_problem_schema(document: dict[str, Any]) -> dict[str, Any]:
+    """Put the Problem schema where the answers really are: FastAPI files a response model
+    under the route's media type (`application/json`, `text/event-stream`), but 4xx/5xx
+    bodies are `application/problem+json`, and a typed client only parses a body whose media
+    type has a schema."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if not status.isdigit() or int(status) < 400 or PROBLEM_JSON not in content:
+                    continue
+                for media_type in [m for m in content if m != PROBLEM_JSON]:
+                    declared = content.pop(media_type)
+                    if "schema" in declared:
+                        content[PROBLEM_JSON]["schema"] = declared["schema"]
+    return document

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
 
-from app.api.errors import PROBLEM_JSON, Problem, problem_responses
+from app.api.errors import problem_responses
 from app.security.guard import Guard
 from app.security.roles import OPEN_PATHS, Role, required_role
 
@@ -38,7 +38,7 @@ def include_guarded(
             group.routes.append(route)
             added = [dep for method in sorted(methods) for dep in extra.get((method, route.path), ())]
             if route.path in OPEN_PATHS:
-                app.include_router(group, dependencies=added)
+                app.include_router(group, dependencies=added, responses=problem_responses(500))
                 continue
             role = required_role(methods, route.path)
             app.include_router(
@@ -50,14 +50,8 @@ def include_guarded(
 
 def _documented(role: Role, guard: Guard) -> dict[int | str, dict[str, Any]]:
     statuses = [401, 403] if guard.authenticator is not None else []
-    documented = problem_responses(*statuses)
     if role > Role.READER:
         # Writes take bodies: size-limited (413), and refused as 400 when they cannot be
         # decoded at all (not UTF-8, broken multipart framing, too many form fields).
-        documented.update(problem_responses(413))
-        documented[400] = {
-            "model": Problem,
-            "description": "The body could not be parsed",
-            "content": {PROBLEM_JSON: {}},
-        }
-    return documented
+        statuses += [400, 413]
+    return problem_responses(*statuses, 500)

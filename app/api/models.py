@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 
 from app.api.deps import ModelsDep
 from app.api.errors import problem_responses
@@ -36,6 +36,55 @@ class ModelRead(BaseModel):
     champion_version: str | None
     versions: list[ModelVersionRead]
     champion_history: list[ChampionEventRead]
+
+
+class ChampionMetricRead(BaseModel):
+    name: str = Field(description="The metric the champion's promotion was decided on")
+    value: float | None
+
+
+class ModelSummaryRead(BaseModel):
+    name: str
+    champion_version: str | None
+    champion_metric: ChampionMetricRead | None
+    latest_version: str | None
+    version_count: int
+    updated_at: datetime | None
+
+
+class ModelList(BaseModel):
+    items: list[ModelSummaryRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page.")
+
+
+@router.get(
+    "",
+    response_model=ModelList,
+    summary="Registered models by name, each with its champion and the champion's metric",
+    responses=problem_responses(401, 403, 422, 502, 503),
+)
+async def list_models(
+    models: ModelsDep,
+    cursor: Annotated[
+        str | None, Query(max_length=128, description="next_cursor of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ModelList:
+    page, next_cursor = await models.page(cursor, limit)
+    return ModelList(
+        items=[
+            ModelSummaryRead(
+                name=m.info.name,
+                champion_version=m.info.champion_version,
+                champion_metric=ChampionMetricRead(name=m.metric, value=m.value) if m.metric else None,
+                latest_version=m.info.latest_version,
+                version_count=m.info.version_count,
+                updated_at=m.info.updated_at,
+            )
+            for m in page
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(

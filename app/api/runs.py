@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 
 from app.api.deps import CallerDep, RunsDep, SubmissionDep
 from app.api.errors import problem_responses
+from app.domain.spec import RunKind
 from app.domain.status import RunStatus
 from app.domain.steps import PIPELINE_STEPS
 from app.lifecycle.schemas import (
@@ -51,7 +52,7 @@ def media_type(path: str) -> str:
     status_code=202,
     response_model=TrainingRunRead,
     summary="Submit a training job or pipeline",
-    responses=problem_responses(401, 403, 409, 413, 422, 429),
+    responses=problem_responses(401, 403, 409, 413, 422, 429, 502, 503),
 )
 async def submit_run(
     body: TrainingRunCreate,
@@ -77,6 +78,7 @@ async def submit_run(
 async def list_runs(
     runs: RunsDep,
     status: RunStatus | None = None,
+    kind: RunKind | None = None,
     experiment_name: Annotated[str | None, Query(max_length=128)] = None,
     model_name: Annotated[str | None, Query(max_length=128)] = None,
     cursor: Annotated[
@@ -85,7 +87,12 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrainingRunList:
     page, next_cursor = runs.page(
-        status=status, experiment_name=experiment_name, model_name=model_name, cursor=cursor, limit=limit
+        status=status,
+        kind=kind,
+        experiment_name=experiment_name,
+        model_name=model_name,
+        cursor=cursor,
+        limit=limit,
     )
     return TrainingRunList(items=[run_read(r) for r in page], next_cursor=next_cursor)
 
@@ -119,7 +126,7 @@ async def wait_run(
     status_code=202,
     response_model=TrainingRunRead,
     summary="Cancel a queued or running run",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 502, 503),
 )
 async def cancel_run(run_id: RunId, submission: SubmissionDep) -> TrainingRunRead:
     return run_read(await submission.cancel(run_id))
@@ -169,7 +176,7 @@ async def list_artifacts(run_id: RunId, runs: RunsDep, request: Request) -> Arti
     response_class=FileResponse,
     responses={
         200: {"content": {"image/png": {}, "application/octet-stream": {}}},
-        **problem_responses(401, 403, 404, 422),
+        **problem_responses(401, 403, 404, 422, 502, 503),
     },
 )
 async def get_artifact(run_id: RunId, path: str, runs: RunsDep) -> FileResponse:
@@ -181,7 +188,7 @@ async def get_artifact(run_id: RunId, path: str, runs: RunsDep) -> FileResponse:
     "/{run_id}/logs",
     response_model=LogsRead,
     summary="A step's log",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422, 502, 503),
 )
 async def run_logs(
     run_id: RunId,

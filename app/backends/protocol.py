@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from app.domain.outcome import Outcome
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
-from app.domain.state import ArtifactInfo, RegisteredModelInfo, RunState, Submitted
+from app.domain.state import ArtifactInfo, ModelSummaryInfo, RegisteredModelInfo, RunState, Submitted
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,8 @@ class TrainingBackend(Protocol):
         ...
 
     async def model(self, name: str) -> RegisteredModelInfo | None: ...
+
+    async def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
+        """Registered models in name order: those whose name sorts after `after` (all when
+        None), at most `limit` of them."""
+        ...

@@ -23,7 +23,7 @@ def serve(args: argparse.Namespace) -> int:
         key: value for key in ("host", "port", "data_dir") if (value := getattr(args, key, None)) is not None
     }
     settings = load_settings(**overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.log_format)
     try:
         app = create_app(settings)
     except (UnsafeBindingError, SecurityConfigError) as error:

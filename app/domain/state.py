@@ -69,3 +69,15 @@ class RegisteredModelInfo:
     name: str
     champion_version: str | None
     versions: list[ModelVersionInfo]
+
+
+@dataclass(frozen=True)
+class ModelSummaryInfo:
+    """A registered model as a list shows it: its champion and that version's metrics."""
+
+    name: str
+    champion_version: str | None
+    champion_metrics: dict[str, float]
+    latest_version: str | None
+    version_count: int
+    updated_at: datetime | None

@@ -55,6 +55,7 @@ class RunQueries:
         self,
         *,
         status: RunStatus | None = None,
+        kind: str | None = None,
         experiment_name: str | None = None,
         model_name: str | None = None,
         cursor: str | None = None,
@@ -64,6 +65,7 @@ class RunQueries:
         rows = self.runs.find(
             RunFilter(
                 status=status.value if status else None,
+                kind=kind,
                 experiment_name=experiment_name,
                 model_name=model_name,
                 before_id=cursor,
@@ -72,6 +74,22 @@ class RunQueries:
         )
         page = rows[:limit]
         return page, page[-1].id if len(rows) > limit else None
+
+    def count(
+        self,
+        *,
+        status: RunStatus | None = None,
+        kind: str | None = None,
+        experiment_name: str | None = None,
+        model_name: str | None = None,
+    ) -> int:
+        flt = RunFilter(
+            status=status.value if status else None,
+            kind=kind,
+            experiment_name=experiment_name,
+            model_name=model_name,
+        )
+        return self.runs.count(flt)
 
     async def wait(self, run_id: str, timeout: float) -> RunRow:
         row = self.get(run_id)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from app.backends.protocol import TrainingBackend
 from app.domain.errors import NotFound
-from app.domain.state import RegisteredModelInfo
+from app.domain.spec import PromotionRule
+from app.domain.state import ModelSummaryInfo, RegisteredModelInfo
 from app.store.champions import ChampionStore
 from app.store.tables import ChampionEventRow
 
@@ -16,6 +17,15 @@ from app.store.tables import ChampionEventRow
 class ModelView:
     info: RegisteredModelInfo
     champion_history: list[ChampionEventRow]
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    info: ModelSummaryInfo
+    #: The champion's value of the metric its promotion was decided on (the default rule's
+    #: metric when no promotion was recorded here).
+    metric: str | None
+    value: float | None
 
 
 class ModelRegistry:
@@ -30,3 +40,18 @@ class ModelRegistry:
                 f"no registered model named {name!r}; a pipeline run registers it when it promotes one"
             )
         return ModelView(info, self.champions.history(name))
+
+    async def page(self, cursor: str | None, limit: int) -> tuple[list[ModelSummary], str | None]:
+        """Models by name; the second value is the cursor of the next page, if any."""
+        found = await self.backend.models(cursor, limit + 1)
+        page = found[:limit]
+        promotions = self.champions.latest([m.name for m in page]) if page else {}
+        summaries = []
+        for model in page:
+            promoted = promotions.get(model.name)
+            metric = promoted.metric if promoted else PromotionRule().metric
+            value = model.champion_metrics.get(metric)
+            if value is None and promoted is not None and promoted.version == model.champion_version:
+                value = promoted.value
+            summaries.append(ModelSummary(model, metric if model.champion_version else None, value))
+        return summaries, page[-1].name if len(found) > limit else None

@@ -1,6 +1,6 @@
 """The run lifecycle of one service process, assembled from its parts without cycles:
 events, callbacks, the reconciler, then the submission and query services given the
-reconciler as their ``RunDriver``."""
+reconciler as their ``RunDriver``, and the hub that streams the event log to subscribers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from app.backends.protocol import TrainingBackend
 from app.lifecycle.callbacks import CallbackSender
+from app.lifecycle.eventhub import EventHub
 from app.lifecycle.events import RunEvents
 from app.lifecycle.queries import RunQueries
 from app.lifecycle.reconciler import FinishedHook, Reconciler
@@ -45,9 +46,16 @@ class Lifecycle:
         )
         self.queries = RunQueries(runs, backend, self.events)
         self.models = ModelRegistry(backend, store.champions)
+        self.hub = EventHub(
+            store.events,
+            store.event_notifier,
+            buffer=settings.events_buffer,
+            retention_seconds=settings.events_retention_hours * 3600,
+        )
         self.grace_seconds = settings.shutdown_grace_seconds
 
     def start(self) -> None:
+        self.hub.start()
         self.reconciler.start()
         self.callbacks.start()  # resumes callbacks left pending by an earlier process
 
@@ -55,6 +63,8 @@ class Lifecycle:
         """Graceful stop: take no new runs, let running steps finish within the grace period
         (the reconciler keeps recording them), leave the rest resumable."""
         self.submission.accepting = False
+        self.hub.close_streams()
         await self.backend.close(self.grace_seconds)
         await self.reconciler.stop()
         await self.callbacks.stop()  # undelivered callbacks stay pending for the next start
+        await self.hub.stop()

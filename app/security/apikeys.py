@@ -79,6 +79,24 @@ class ApiKeyRing:
             )
         return cls(entries)
 
+    @staticmethod
+    def fingerprint(presented: str) -> str:
+        """What a dashboard session remembers of the key it was opened with: part of its
+        digest, never the key (and never enough of the digest to stand in for it)."""
+        return digest(presented)[:16]
+
+    def by_fingerprint(self, fingerprint: str) -> Principal | None:
+        """The caller whose key has this fingerprint, if that key is still configured (so
+        removing a key also ends the sessions opened with it)."""
+        wanted = fingerprint.encode()
+        found: _Entry | None = None
+        for entry in self._entries:
+            if hmac.compare_digest(entry.digest[:16], wanted) and found is None:
+                found = entry
+        if found is None:
+            return None
+        return Principal(name=f"api-key:{found.digest[:8].decode()}", role=found.role, via="api-key")
+
     def lookup(self, presented: str) -> Principal | None:
         candidate = digest(presented).encode()
         found: _Entry | None = None

@@ -1,7 +1,8 @@
 """The store: the service's own database, the source of truth for runs.
 
-``Store`` bundles one repository per aggregate (runs, data assets, champion history) over one
-session factory; all SQL lives in those modules.
+``Store`` bundles one repository per aggregate (runs, data assets, champion history, events)
+over one session factory; all SQL lives in those modules. ``event_notifier`` is called after
+every commit that wrote events.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.champions import ChampionStore
 from app.store.data_assets import DataAssetStore
+from app.store.events import EventNotifier, EventStore
 from app.store.runs import RunStore
 
 
 class Store:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
-        self.runs = RunStore(sessions)
+        self.event_notifier = EventNotifier()
+        self.runs = RunStore(sessions, self.event_notifier)
+        self.events = EventStore(sessions)
         self.assets = DataAssetStore(sessions)
         self.champions = ChampionStore(sessions)
 

@@ -1,4 +1,5 @@
-"""Runs and their steps: all the SQL of the run aggregate. Each method is one transaction."""
+"""Runs and their steps: all the SQL of the run aggregate. Each method is one transaction, and
+the events describing a change (``store/events.py``) are written in the same transaction."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from app.domain.clock import utcnow
 from app.domain.outcome import Outcome
 from app.domain.state import RunState
 from app.domain.status import FINAL_STATUSES, RunStatus
+from app.store import events
 from app.store.champions import add_champion_event
+from app.store.events import EventNotifier, record, run_data, step_data
 from app.store.tables import ChampionEventRow, RunRow, StepRow
 
 _FINAL = tuple(s.value for s in FINAL_STATUSES)
@@ -30,6 +33,7 @@ class IdempotencyConflict(Exception):
 @dataclass(frozen=True)
 class RunFilter:
     status: str | None = None
+    kind: str | None = None
     experiment_name: str | None = None
     model_name: str | None = None
     before_id: str | None = None  # cursor: ids are time-ordered, newest first
@@ -37,19 +41,24 @@ class RunFilter:
 
 
 class RunStore:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], notifier: EventNotifier | None = None) -> None:
         self._sessions = sessions
+        self.notifier = notifier or EventNotifier()
         #: Called with a run id after every committed change to that run (cache invalidation).
         self.run_changed: list[Callable[[str], None]] = []
 
     @contextmanager
     def _run_tx(self, run_id: str) -> Iterator[Session]:
+        committed: Session | None = None
         try:
             with self._sessions.begin() as session:
                 yield session
+            committed = session
         finally:
             for listener in self.run_changed:
                 listener(run_id)
+        # After the cache is invalidated: a woken subscriber that reads the run sees the change.
+        self.notifier.after_commit(committed)
 
     # -- creating and reading ---------------------------------------------------------------
 
@@ -66,6 +75,8 @@ class RunStore:
         try:
             with self._sessions.begin() as session:
                 session.add(row)
+                _record_run(session, events.RUN_CREATED, row)
+            self.notifier.after_commit(session)
             return row, True
         except IntegrityError:
             if row.idempotency_key is None:
@@ -88,17 +99,26 @@ class RunStore:
             return session.get(RunRow, run_id)
 
     def find(self, flt: RunFilter) -> list[RunRow]:
-        query = select(RunRow).order_by(RunRow.id.desc()).limit(flt.limit)
-        if flt.status:
-            query = query.where(RunRow.status == flt.status)
-        if flt.experiment_name:
-            query = query.where(RunRow.experiment_name == flt.experiment_name)
-        if flt.model_name:
-            query = query.where(RunRow.model_name == flt.model_name)
+        query = _filtered(select(RunRow), flt).order_by(RunRow.id.desc()).limit(flt.limit)
         if flt.before_id:
             query = query.where(RunRow.id < flt.before_id)
         with self._sessions() as session:
             return list(session.scalars(query))
+
+    def count(self, flt: RunFilter) -> int:
+        """How many runs match `flt` (its cursor and limit aside)."""
+        query = _filtered(select(func.count()).select_from(RunRow), flt)
+        with self._sessions() as session:
+            return int(session.scalar(query) or 0)
+
+    def names(self) -> tuple[list[str], list[str]]:
+        """Every model name and every experiment name runs were submitted with (both indexed)."""
+        with self._sessions() as session:
+            models = session.scalars(select(RunRow.model_name).distinct().order_by(RunRow.model_name))
+            experiments = session.scalars(
+                select(RunRow.experiment_name).distinct().order_by(RunRow.experiment_name)
+            )
+            return list(models), list(experiments)
 
     def active(self) -> list[RunRow]:
         query = select(RunRow).where(RunRow.status.not_in(_FINAL)).order_by(RunRow.id)
@@ -127,10 +147,13 @@ class RunStore:
             row = session.get(RunRow, run_id)
             if row is None:
                 return
+            raw_changed = row.raw_status != raw_status
             row.backend_job_name = backend_job_name
             row.studio_url = studio_url
             row.raw_status = raw_status
             row.updated_at = utcnow()
+            if raw_changed:
+                _record_run(session, events.RUN_STATE, row)
 
     def apply_state(
         self,
@@ -146,6 +169,7 @@ class RunStore:
             row = session.get(RunRow, run_id)
             if row is None or row.status in _FINAL:
                 return None
+            before = _snapshot(row)
             changed = _assign(
                 row,
                 status=state.status.value,
@@ -177,10 +201,28 @@ class RunStore:
                 )
             if state.status.is_final and row.ended_at is None:
                 row.ended_at = utcnow()
+            promoted = False
             if outcome is not None:
                 row.outcome = outcome
                 if champion is not None:
-                    add_champion_event(session, champion)
+                    promoted = add_champion_event(session, champion)
+            _record_changes(session, row, before)
+            if outcome is not None:
+                record(
+                    session,
+                    events.OUTCOME_DECIDED,
+                    run_id=row.id,
+                    model_name=row.model_name,
+                    data=_outcome_data(row.id, outcome),
+                )
+            if promoted and champion is not None:
+                record(
+                    session,
+                    events.MODEL_PROMOTED,
+                    run_id=row.id,
+                    model_name=champion.model_name,
+                    data=_promotion_data(champion, outcome),
+                )
             if changed:
                 row.updated_at = utcnow()
                 return row
@@ -192,11 +234,13 @@ class RunStore:
             row = session.get(RunRow, run_id)
             if row is None or row.status in _FINAL:
                 return None
+            before = _snapshot(row)
             row.status, row.raw_status, row.error = status.value, raw_status, error
             row.ended_at = row.updated_at = utcnow()
             for step in row.steps:
                 if step.status not in _FINAL:
                     step.status, step.raw_status = status.value, raw_status
+            _record_changes(session, row, before)
             return row
 
     def record_callback_attempt(self, run_id: str, attempt: dict[str, Any], state: str) -> None:
@@ -211,6 +255,72 @@ class RunStore:
         query = select(RunRow).where(RunRow.callback_state == "pending")
         with self._sessions() as session:
             return list(session.scalars(query))
+
+
+def _filtered(query: Any, flt: RunFilter) -> Any:
+    if flt.status:
+        query = query.where(RunRow.status == flt.status)
+    if flt.kind:
+        query = query.where(RunRow.kind == flt.kind)
+    if flt.experiment_name:
+        query = query.where(RunRow.experiment_name == flt.experiment_name)
+    if flt.model_name:
+        query = query.where(RunRow.model_name == flt.model_name)
+    return query
+
+
+def _record_run(session: Session, kind: str, row: RunRow) -> None:
+    record(session, kind, run_id=row.id, model_name=row.model_name, data=run_data(row))
+
+
+_Snapshot = tuple[tuple[str, str], dict[str, tuple[str, str, bool]]]
+
+
+def _snapshot(row: RunRow) -> _Snapshot:
+    """What a subscriber is told about when it changes: states, not every field."""
+    return (row.status, row.raw_status), {s.name: (s.status, s.raw_status, s.reused) for s in row.steps}
+
+
+def _record_changes(session: Session, row: RunRow, before: _Snapshot) -> None:
+    """run.state and step.state events for what differs from `before`; a run's end comes after
+    its steps' ends, its start before theirs, so a reader can follow the events in order."""
+    run_before, steps_before = before
+    run_event = (row.status, row.raw_status) != run_before
+    step_events = [s for s in row.steps if steps_before.get(s.name) != (s.status, s.raw_status, s.reused)]
+    final = row.status in _FINAL
+    if run_event and not final:
+        _record_run(session, events.RUN_STATE, row)
+    for step in step_events:
+        record(session, events.STEP_STATE, run_id=row.id, model_name=row.model_name, data=step_data(step))
+    if run_event and final:
+        _record_run(session, events.RUN_STATE, row)
+
+
+def _outcome_data(run_id: str, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "deploy": outcome.deploy,
+        "promoted": outcome.promoted,
+        "reason": outcome.reason,
+        "rule": outcome.rule,
+        "candidate_metrics": outcome.candidate_metrics,
+        "champion_before": outcome.champion_before.version if outcome.champion_before else None,
+        "champion_after": outcome.champion_after.version if outcome.champion_after else None,
+        "registered_version": outcome.registered_model.version if outcome.registered_model else None,
+    }
+
+
+def _promotion_data(champion: ChampionEventRow, outcome: Outcome | None) -> dict[str, Any]:
+    previous = outcome.champion_before if outcome is not None else None
+    return {
+        "model_name": champion.model_name,
+        "version": champion.version,
+        "run_id": champion.run_id,
+        "metric": champion.metric,
+        "value": champion.value,
+        "previous_version": previous.version if previous else None,
+        "promoted_at": champion.promoted_at.isoformat(),
+    }
 
 
 def _assign(target: object, **values: Any) -> bool:

@@ -143,6 +143,25 @@ class ChampionEventRow(Base):
     __table_args__ = (Index("uq_champion_run", "model_name", "run_id", unique=True),)
 
 
+class EventRow(Base):
+    """One thing that happened, kept for a while so a subscriber that reconnects misses nothing.
+
+    Ids only grow (SQLite AUTOINCREMENT never reuses one, even when pruning empties the
+    table): they are the SSE event ids a client resumes from.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    model_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
 class StepCacheRow(Base):
     __tablename__ = "step_cache"
 

@@ -89,6 +89,10 @@ def test_no_server_errors_and_every_response_as_documented(live: LiveServer, fuz
     existing = {"run_id": finished_pipeline(live.url)}
     positive, negative = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
     for operation in operations:
+        if operation.path == "/v1/events":
+            # An endless stream: every valid case would wait forever for the answer to end.
+            # tests/api/test_events_api.py covers its parameters and their 422s instead.
+            continue
         passes: list[tuple[schemathesis.GenerationMode, dict[str, Any]]] = [(positive, {}), (negative, {})]
         if "{run_id}" in operation.path:
             passes.append((positive, {"path_parameters": existing}))

@@ -16,7 +16,14 @@ from app.backends.local.mlflow_reader import MlflowReader
 from app.backends.protocol import BackendInfo, ReadyReport
 from app.domain.outcome import ModelRef, Outcome
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
-from app.domain.state import ArtifactInfo, RegisteredModelInfo, RunState, StepState, Submitted
+from app.domain.state import (
+    ArtifactInfo,
+    ModelSummaryInfo,
+    RegisteredModelInfo,
+    RunState,
+    StepState,
+    Submitted,
+)
 from app.domain.steps import PIPELINE_STEPS, StepName
 from app.main import create_app
 from app.settings import Settings
@@ -41,6 +48,8 @@ class FakeBackend:
     hold_all: bool = False  # keep every run running (until canceled)
     canceled: set[str] = field(default_factory=set)
     released: set[str] = field(default_factory=set)
+    #: What the registry holds, by model name: tests fill it in.
+    registry: dict[str, RegisteredModelInfo] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reader = DirReader(self.artifact_root)
@@ -127,7 +136,25 @@ class FakeBackend:
         )
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
-        return None
+        return self.registry.get(name)
+
+    async def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
+        names = sorted(n for n in self.registry if after is None or n > after)[:limit]
+        found = []
+        for name in names:
+            info = self.registry[name]
+            champion = next((v for v in info.versions if v.is_champion), None)
+            found.append(
+                ModelSummaryInfo(
+                    name=name,
+                    champion_version=info.champion_version,
+                    champion_metrics=champion.metrics if champion else {},
+                    latest_version=info.versions[-1].version if info.versions else None,
+                    version_count=len(info.versions),
+                    updated_at=info.versions[-1].created_at if info.versions else None,
+                )
+            )
+        return found
 
 
 @dataclass

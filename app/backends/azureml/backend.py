@@ -15,7 +15,7 @@ from app.domain.errors import BackendError
 from app.domain.outcome import Outcome
 from app.domain.pipeline import COMPONENTS_DIR, DECISION, REGISTRATION, graph, step_names
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
-from app.domain.state import ArtifactInfo, RegisteredModelInfo, RunState, Submitted
+from app.domain.state import ArtifactInfo, ModelSummaryInfo, RegisteredModelInfo, RunState, Submitted
 from app.settings import Settings
 
 from .assets import WorkspaceAssets
@@ -226,3 +226,6 @@ class AzureMLBackend:
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
         return await (await self._mlflow()).model(name)
+
+    async def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
+        return await (await self._mlflow()).models(after, limit)

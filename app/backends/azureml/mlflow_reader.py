@@ -24,11 +24,12 @@ from azure.core.credentials import TokenCredential
 from app.domain.errors import BackendError
 from app.domain.outcome import Outcome, float_values
 from app.domain.pipeline import DECISION, REGISTRATION
-from app.domain.state import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo
+from app.domain.state import ArtifactInfo, ModelSummaryInfo, ModelVersionInfo, RegisteredModelInfo
 
 from .client import AzureCalls
 
 MAX_ARTIFACTS = 500
+MAX_MODELS = 1000
 CHAMPION = "champion"
 STD_LOG = "user_logs/std_log.txt"
 GROWING_PREFIXES = ("user_logs/", "system_logs/", "logs/")
@@ -235,6 +236,35 @@ class MlflowReader:
                 )
             )
         return RegisteredModelInfo(name=name, champion_version=champion, versions=infos)
+
+    async def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
+        result: list[ModelSummaryInfo] = await self._run("list registered models", self._models, after, limit)
+        return result
+
+    def _models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
+        # The workspace's registry takes no "name greater than" filter: page by name here, and
+        # read versions (for the champion tag) only for the page's models.
+        registered = self._client.search_registered_models(max_results=MAX_MODELS)
+        later = [m for m in registered if after is None or m.name > after]
+        page = sorted(later, key=lambda m: str(m.name))[:limit]
+        found = []
+        for model in page:
+            versions = list(self._client.search_model_versions(f"name='{model.name}'"))
+            champion = _champion_version(model, versions)
+            chosen = next((v for v in versions if str(v.version) == champion), None)
+            tags = {str(k): str(val) for k, val in (chosen.tags or {}).items()} if chosen else {}
+            numbers = sorted((str(v.version) for v in versions), key=_version_key)
+            found.append(
+                ModelSummaryInfo(
+                    name=model.name,
+                    champion_version=champion,
+                    champion_metrics=_version_metrics(tags),
+                    latest_version=numbers[-1] if numbers else None,
+                    version_count=len(versions),
+                    updated_at=_from_millis(getattr(model, "last_updated_timestamp", None)),
+                )
+            )
+        return found
 
 
 def _champion_version(registered: Any, versions: list[Any]) -> str | None:

@@ -21,7 +21,7 @@ from app.data_assets.service import DataAssets
 from app.domain.outcome import Outcome
 from app.domain.pipeline import COMPONENTS_DIR, DECISION, REGISTRATION, OutputFile, graph
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
-from app.domain.state import ArtifactInfo, RegisteredModelInfo, RunState, Submitted
+from app.domain.state import ArtifactInfo, ModelSummaryInfo, RegisteredModelInfo, RunState, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,11 @@ class LocalBackend:
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
         return await asyncio.to_thread(self.reader.model, name)
+
+    async def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
+        if not self.layout.mlflow_db.exists():
+            return []  # nothing was ever registered on this machine
+        return await asyncio.to_thread(self.reader.models, after, limit)
 
 
 def _read_json(engine: LocalEngine, run_id: str, where: OutputFile) -> dict[str, Any] | None:

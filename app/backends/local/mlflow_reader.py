@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from app.domain.state import ArtifactInfo, ModelVersionInfo, RegisteredModelInfo
+from app.domain.state import ArtifactInfo, ModelSummaryInfo, ModelVersionInfo, RegisteredModelInfo
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -137,6 +137,45 @@ class MlflowReader:
         return RegisteredModelInfo(
             name=name, champion_version=str(champion) if champion else None, versions=versions
         )
+
+    def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
+        """One page of the registry, read from MLflow's tables like the metrics (no client:
+        a list page must not wait for the MLflow import)."""
+        with self._database() as db:
+            rows = db.execute(_MODELS_PAGE, (CHAMPION_ALIAS, after or "", limit)).fetchall()
+            found = []
+            for name, updated, champion, latest, count in rows:
+                tags = dict(
+                    db.execute(
+                        "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?",
+                        (name, champion),
+                    ).fetchall()
+                    if champion is not None
+                    else []
+                )
+                found.append(
+                    ModelSummaryInfo(
+                        name=name,
+                        champion_version=None if champion is None else str(champion),
+                        champion_metrics=_metric_tags(tags),
+                        latest_version=None if latest is None else str(latest),
+                        version_count=int(count),
+                        updated_at=_from_millis(updated),
+                    )
+                )
+        return found
+
+
+# Versions MLflow deleted stay in its table, with the stage Deleted_Internal.
+_MODELS_PAGE = """
+SELECT m.name, m.last_updated_time,
+  (SELECT a.version FROM registered_model_aliases a WHERE a.name = m.name AND a.alias = ?),
+  (SELECT MAX(v.version) FROM model_versions v
+    WHERE v.name = m.name AND coalesce(v.current_stage, '') != 'Deleted_Internal'),
+  (SELECT COUNT(*) FROM model_versions v
+    WHERE v.name = m.name AND coalesce(v.current_stage, '') != 'Deleted_Internal')
+FROM registered_models m WHERE m.name > ? ORDER BY m.name LIMIT ?
+"""
 
 
 def _quote(value: str) -> str:

@@ -138,6 +138,21 @@ async def test_metrics_of_steps_not_logged_yet_are_absent(backend: AzureMLBacken
     assert await backend.artifacts({"train-model": uuid.uuid4().hex}) == []
 
 
+async def test_models_list_the_registry_by_name_with_the_champion(
+    backend: AzureMLBackend, registry: Registry
+) -> None:
+    everything = await backend.models(None, 1000)
+    names = [m.name for m in everything]
+    assert names == sorted(names)
+    (mine,) = [m for m in everything if m.name == registry.model_name]
+    assert mine.champion_version == registry.promoted.registered_version
+    assert mine.champion_metrics == CANDIDATE_METRICS
+    assert mine.version_count >= 1 and mine.latest_version is not None
+    before = names.index(registry.model_name)
+    after = await backend.models(names[before - 1] if before else None, 1)
+    assert [m.name for m in after] == [registry.model_name]
+
+
 async def test_unknown_model_is_none(backend: AzureMLBackend) -> None:
     assert await backend.model(f"never-registered-{uuid.uuid4().hex[:6]}") is None
 
