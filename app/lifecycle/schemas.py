@@ -32,7 +32,7 @@ class TrainingRunCreate(RunOptions):
                     "experiment_name": DEFAULT_EXPERIMENT,
                     "model_name": DEFAULT_MODEL,
                     "data_asset": DataAssetSelector().model_dump(),
-                    "hyperparameters": Hyperparameters().model_dump(),
+                    "hyperparameters": RunOptions().hyperparameters.model_dump(),
                     "promotion": PromotionRule().model_dump(),
                     "compute": "cpu-cluster",
                     "tags": {"requested_by": "swagger"},
