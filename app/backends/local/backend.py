@@ -85,6 +85,7 @@ class LocalBackend:
             max_parallel_steps=self._max_parallel,
             on_change=self._on_change,
             stores_ready=self._stores_ready,
+            read_metrics=self.reader.metrics,
         )
         self._warm_task = asyncio.get_running_loop().create_task(self._prepare(zygote))
 
@@ -216,7 +217,11 @@ class LocalBackend:
 
     async def logs(self, spec: RunSpec, backend_job_name: str, step: str) -> str:
         folder = self.layout.logs / spec.run_id
-        attempts = sorted(folder.glob(f"{step}.*.log"), key=lambda p: int(p.suffixes[-2][1:]))
+        # Exactly "<step>.<attempt>.log": a trial's log ("<step>.trial-03.1.log") is not its sweep's.
+        attempts = sorted(
+            (p for p in folder.glob(f"{step}.*.log") if p.name[len(step) + 1 : -4].isdigit()),
+            key=lambda p: int(p.suffixes[-2][1:]),
+        )
         if not attempts:
             raise KeyError(step)
         return "\n".join(p.read_text(errors="replace") for p in attempts)
