@@ -209,6 +209,9 @@ class LocalBackend:
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
         return await asyncio.to_thread(self.reader.metrics, step_mlflow_run_ids)
 
+    async def params(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, str]]:
+        return await asyncio.to_thread(self.reader.params, step_mlflow_run_ids)
+
     async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]:
         return await asyncio.to_thread(self.reader.artifacts, step_mlflow_run_ids)
 
