@@ -17,6 +17,7 @@ from app.domain.state import RunState
 from app.domain.status import FINAL_STATUSES, RunStatus
 from app.store.champions import add_champion_event
 from app.store.tables import ChampionEventRow, RunRow, StepRow
+from app.store.trials import summarize, write_trials
 
 _FINAL = tuple(s.value for s in FINAL_STATUSES)
 
@@ -170,6 +171,10 @@ class RunStore:
                     mlflow_run_id=step.mlflow_run_id,
                     error=step.error,
                 )
+            if state.trials:
+                written, trials = write_trials(session, run_id, state.trials, _assign)
+                changed |= written
+                changed |= _assign(row, trial_summary=summarize(trials))
             if state.status.is_final and row.ended_at is None:
                 row.ended_at = utcnow()
             if outcome is not None:
