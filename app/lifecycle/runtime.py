@@ -13,6 +13,7 @@ from app.lifecycle.queries import RunQueries
 from app.lifecycle.reconciler import FinishedHook, Reconciler
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.submission import RunSubmission
+from app.lifecycle.trials import TrialQueries
 from app.security.egress import CallbackPolicy
 from app.settings import Settings
 from app.store import Store
@@ -38,7 +39,8 @@ class Lifecycle:
         self.submission = RunSubmission(
             runs, backend, self.reconciler, callback_policy, max_active_runs=settings.max_queued_runs
         )
-        self.queries = RunQueries(runs, backend, self.events)
+        self.trials = TrialQueries(runs, store.trials, backend)
+        self.queries = RunQueries(runs, backend, self.events, self.trials)
         self.models = ModelRegistry(backend, store.champions)
         self.grace_seconds = settings.shutdown_grace_seconds
 
