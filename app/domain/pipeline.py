@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from app.domain.search import sample
@@ -22,6 +23,7 @@ from app.domain.spec import (
     HYPERPARAMETERS,
     LATEST,
     DataAssetRef,
+    Hyperparameters,
     RunSpec,
     SweepOptions,
 )
@@ -60,9 +62,21 @@ class Trial:
 @dataclass(frozen=True)
 class SweepPlan:
     options: SweepOptions
-    #: The local engine's trials: the whole grid, or the seeded random draw. (Azure ML draws its own
-    #: from ``options.search_space``.)
-    trials: tuple[Trial, ...]
+    fixed: Hyperparameters
+
+    @cached_property
+    def trials(self) -> tuple[Trial, ...]:
+        """The local engine's trials: the whole grid, or the seeded random draw (Azure ML draws
+        its own from ``options.search_space``). Drawn when first asked for: most readers of the
+        graph only need its steps."""
+        options = self.options
+        points = sample(
+            options.search_space, options.sampling, self.fixed.trial, options.max_trials, options.seed or 0
+        )
+        return tuple(
+            Trial(trial_name(StepName.TRAIN, i, len(points)), point)
+            for i, point in enumerate(points, start=1)
+        )
 
 
 @dataclass(frozen=True)
@@ -138,19 +152,11 @@ def graph(spec: RunSpec) -> tuple[Step, ...]:
     if spec.sweep is None:
         train = Step(StepName.TRAIN, "train", {"training_data": FromDataAsset(), **bindings(hyper.trial())})
     else:
-        options = spec.sweep
-        points = sample(
-            options.search_space, options.sampling, hyper.trial, options.max_trials, options.seed or 0
-        )
-        trials = tuple(
-            Trial(trial_name(StepName.TRAIN, i, len(points)), point)
-            for i, point in enumerate(points, start=1)
-        )
         train = Step(
             StepName.TRAIN,
             "train",
             {"training_data": FromDataAsset(), **bindings(hyper.given())},
-            sweep=SweepPlan(options, trials),
+            sweep=SweepPlan(spec.sweep, hyper),
         )
     if spec.kind == "job":
         return (train,)

@@ -158,12 +158,15 @@ def grid(space: Mapping[str, Distribution], project: Project, limit: int | None 
 def random_points(space: Mapping[str, Distribution], project: Project, count: int, seed: int) -> list[Point]:
     """``count`` distinct points (fewer if the space holds fewer), the same for the same seed."""
     rng = random.Random(seed)
-    drawn = [project({name: dist.draw(rng) for name, dist in space.items()}) for _ in range(count)]
-    points = _distinct(drawn, count)
-    attempts = count * DRAWS_PER_TRIAL
-    while len(points) < count and attempts > 0:
-        attempts -= 1
-        points = _distinct([*points, project({name: d.draw(rng) for name, d in space.items()})], count)
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    points: list[Point] = []
+    for _ in range(count * DRAWS_PER_TRIAL):
+        point = project({name: dist.draw(rng) for name, dist in space.items()})
+        if (key := _key(point)) not in seen:
+            seen.add(key)
+            points.append(point)
+            if len(points) == count:
+                break
     return points
 
 
