@@ -195,10 +195,10 @@ class AzureMLBackend:
         """Nothing is held per run."""
 
     async def _step_runs(self, spec: RunSpec, backend_job_name: str) -> dict[str, str]:
-        if spec.kind == "job":
+        if spec.kind == "job" and spec.sweep is None:
             return {graph(spec)[0].name: backend_job_name}
         state = await self.refresh(spec, backend_job_name)
-        return {s.name: s.mlflow_run_id for s in state.steps if s.mlflow_run_id}
+        return {s.name: s.mlflow_run_id for s in [*state.steps, *state.trials] if s.mlflow_run_id}
 
     # -- MLflow read-back -------------------------------------------------------------------------------
     async def _mlflow(self) -> MlflowReader:
