@@ -156,7 +156,8 @@ def metrics_block(metrics: Json) -> str:
 
 
 def hyperparameters(values: Json) -> str:
-    return " ".join(f"{k}={number(v)}" for k, v in values.items())
+    # Significant digits, not decimals: a drawn reg_rate of 0.000123 must not read as 0.0001.
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
 
 
 def trials_summary(summary: Json | None) -> str:
