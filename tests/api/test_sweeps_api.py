@@ -4,6 +4,8 @@ determinism, and a job that sweeps."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from tests.support.asgi import AppThread
 from tests.support.runs import run_to_end
 
 PROBLEM = "application/problem+json"
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 def sweep_body(model: str, sweep: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -184,3 +187,31 @@ def test_a_run_without_a_sweep_has_no_trials(api: AppThread, unique_model: str) 
         "summary": None,
         "items": [],
     }
+
+
+def test_the_readme_grid_and_random_sweeps_run_end_to_end(api: AppThread, unique_model: str) -> None:
+    """docs/examples/sweep-grid.json (16 trials) then sweep-random.json (20 trials), each across two
+    model families: the first best trial is promoted, the second goes through the gate."""
+    grid = {**json.loads((EXAMPLES / "sweep-grid.json").read_text()), "model_name": unique_model}
+    first = run_to_end(api, grid, timeout=240)
+    assert first["status"] == "completed", first
+    assert (first["trials"]["total"], first["trials"]["completed"]) == (16, 16)
+    items = api.get(f"/v1/training-runs/{first['id']}/trials").json()["items"]
+    families = [t["hyperparameters"]["model_type"] for t in items]
+    assert sorted(families) == ["logistic_regression"] * 8 + ["random_forest"] * 8
+    promoted = api.get(f"/v1/training-runs/{first['id']}/outcome").json()
+    assert promoted["deploy"] is True and promoted["best_trial"]["name"] == items[0]["name"]
+
+    random = {**json.loads((EXAMPLES / "sweep-random.json").read_text()), "model_name": unique_model}
+    second = run_to_end(api, random, timeout=240)
+    assert second["status"] == "completed", second
+    assert (second["trials"]["total"], second["trials"]["completed"]) == (20, 20)
+    items = api.get(f"/v1/training-runs/{second['id']}/trials").json()["items"]
+    assert {t["hyperparameters"]["model_type"] for t in items} == {"logistic_regression", "gradient_boosting"}
+    verdict = api.get(f"/v1/training-runs/{second['id']}/outcome").json()
+    assert verdict["best_trial"]["name"] == items[0]["name"]
+    assert verdict["champion_before"]["version"] == "1"
+    # the gate decides as the rule says: promoted exactly when the best trial beats the champion
+    beats = verdict["candidate_metrics"]["roc_auc"] > verdict["champion_before"]["metrics"]["roc_auc"]
+    assert verdict["deploy"] is beats
+    assert (verdict["registered_model"] is not None) is beats

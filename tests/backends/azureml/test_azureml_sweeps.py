@@ -4,8 +4,10 @@ back with their states, the best trial, cancel, and trial params/metrics over ML
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,30 +21,10 @@ from app.domain.status import RunStatus
 pytestmark = pytest.mark.anyio
 
 LOG_SWEEP = {"reg_rate": {"loguniform": [0.0001, 10]}, "solver": {"choice": ["lbfgs", "liblinear"]}}
-#: The README's 16-trial grid across two families.
-GRID_16 = {
-    "sampling": "grid",
-    "max_trials": 16,
-    "search_space": {
-        "model_type": {"choice": ["logistic_regression", "random_forest"]},
-        "reg_rate": {"choice": [0.001, 0.01, 0.1, 1]},
-        "solver": {"choice": ["lbfgs", "liblinear"]},
-        "n_estimators": {"choice": [25, 50, 75, 100, 125, 150, 175, 200]},
-    },
-}
-#: The README's 20-trial random sweep across two families.
-RANDOM_20 = {
-    "sampling": "random",
-    "seed": 42,
-    "max_trials": 20,
-    "max_concurrent_trials": 4,
-    "search_space": {
-        "model_type": {"choice": ["logistic_regression", "gradient_boosting"]},
-        "reg_rate": {"loguniform": [0.0001, 10]},
-        "learning_rate": {"loguniform": [0.01, 0.5]},
-        "n_estimators": {"randint": [20, 120]},
-    },
-}
+EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
+#: The README's 16-trial grid and 20-trial random sweep, each across two model families.
+GRID_16 = json.loads((EXAMPLES / "sweep-grid.json").read_text())["sweep"]
+RANDOM_20 = json.loads((EXAMPLES / "sweep-random.json").read_text())["sweep"]
 
 
 def _put(workspace: FakeWorkspace, name: str) -> dict[str, Any]:
@@ -99,23 +81,26 @@ async def test_the_readme_grid_and_random_sweeps_submit_real_sweep_nodes(
     grid = await backend.submit(spec_factory("pipeline", run_id="grid-16", hyperparameters={}, sweep=GRID_16))
     node = _put(workspace, grid.backend_job_name)["jobs"]["train_model"]
     assert node["sampling_algorithm"] == "grid"
-    # Azure ML's flat grid spans every combination (2 x 4 x 2 x 8), repeats included
+    # Azure ML's flat grid spans every combination (2 x 4 x 2 x 4 x 2), repeats included
     assert node["limits"]["max_total_trials"] == 128
     assert node["search_space"]["model_type"] == {
         "type": "choice",
         "values": ["logistic_regression", "random_forest"],
     }
-    assert node["search_space"]["n_estimators"]["values"] == [25, 50, 75, 100, 125, 150, 175, 200]
+    assert node["search_space"]["n_estimators"]["values"] == [10, 20, 40, 80]
+    assert node["objective"] == {"goal": "maximize", "primary_metric": "roc_auc"}
 
     rand = await backend.submit(
         spec_factory("pipeline", run_id="random-20", hyperparameters={}, sweep=RANDOM_20)
     )
     node = _put(workspace, rand.backend_job_name)["jobs"]["train_model"]
-    assert node["sampling_algorithm"] == {"type": "random", "seed": 42}
+    assert node["sampling_algorithm"] == {"type": "random", "seed": 7}
     assert node["limits"] == {"max_concurrent_trials": 4, "max_total_trials": 20}
     # randint from a lower bound other than 0: the whole numbers in range, as a choice
-    assert node["search_space"]["n_estimators"] == {"type": "choice", "values": list(range(20, 120))}
+    assert node["search_space"]["n_estimators"] == {"type": "choice", "values": list(range(20, 100))}
+    assert node["search_space"]["max_depth"] == {"type": "choice", "values": [2, 3, 4]}
     assert node["search_space"]["learning_rate"]["type"] == "loguniform"
+    assert workspace.unrouted == []
 
 
 async def test_a_sweep_job_is_a_sweep_over_the_train_command(
