@@ -25,7 +25,7 @@ from app.domain.state import StepState, TrialState
 
 log = logging.getLogger(__name__)
 
-PARENT_SCRIPT = Path(__file__).with_name("sweepparent.py")
+PARENT_SCRIPT = Path(__file__).parent / "scripts" / "sweepparent.py"
 ReadMetrics = Callable[[dict[str, str]], dict[str, dict[str, float]]]
 
 
@@ -56,7 +56,8 @@ class SweepParent:
             ),
         }
         name = f"{self._step.name}.sweep"
-        code, info = await self._steps.launch_helper(self._execution, name, PARENT_SCRIPT, [json.dumps(tags)])
+        argv = [self._step.name, json.dumps(tags)]
+        code, info = await self._steps.launch_helper(self._execution, name, PARENT_SCRIPT, argv)
         run_id = read_step_info(info) if code == 0 else None
         if run_id is None:  # the trials still run; they just are not grouped in MLflow's UI
             log.warning(

@@ -95,6 +95,8 @@ def test_a_grid_runs_its_trials_in_parallel_under_one_mlflow_run_and_keeps_the_b
     assert sweep_run.data.metrics["roc_auc"] == best[0].objective
     assert "roc_curve.png" in {a.path for a in client.list_artifacts(train.mlflow_run_id)}
     assert sweep_run.info.status == "FINISHED"
+    assert sweep_run.info.run_name == "train-model" and sweep_run.data.tags["trainctl.step"] == "train-model"
+    assert sweep_run.data.tags["trainctl.sweep.sampling"] == "grid"
     assert backend.engine is not None
     kept = backend.engine.outputs(spec.run_id, "train-model")
     assert (kept["model_output"] / "MLmodel").is_file() and (kept["test_data"] / "test.csv").is_file()

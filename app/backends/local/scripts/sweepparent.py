@@ -5,7 +5,7 @@ imported there), so the service itself never imports MLflow. The run stays open:
 trained again in full as the sweep's own step, logs into it and ends it. Like the components it
 imports nothing from ``app``; it writes the run id to ``TRAINCTL_STEP_INFO``.
 
-    python sweepparent.py TAGS_JSON
+    python sweepparent.py STEP TAGS_JSON      (STEP: the sweep's step, e.g. train-model)
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ def experiment_id(name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from mlflow import MlflowClient
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    tags = {str(k): str(v) for k, v in json.loads(args[0] if args else "{}").items()}
-    step = os.environ.get("TRAINCTL_STEP", "train-model")
+    step, raw_tags = list(sys.argv[1:] if argv is None else argv)
+    tags = {str(k): str(v) for k, v in json.loads(raw_tags).items()}
     tags["trainctl.step"] = step
     if run_id := os.environ.get("TRAINCTL_RUN_ID"):
         tags["trainctl.run_id"] = run_id
