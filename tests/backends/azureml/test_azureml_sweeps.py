@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fakeaml import STEP_SECONDS, FakeClock, FakeWorkspace
 from fakeaml.mlflow_server import MlflowServer
+from test_azureml_tracking import EXPECTED, JOB_STATUSES
 
 from app.backends.azureml import AzureMLBackend
 from app.domain.spec import RunSpec
@@ -272,3 +273,25 @@ async def test_trial_params_and_metrics_are_read_over_mlflow(
         "n_estimators": "40",
     }
     assert (await backend.metrics(runs))["train-model.trial-01"] == {"roc_auc": 0.87}
+
+
+@pytest.mark.parametrize("raw", JOB_STATUSES)
+def test_every_trial_status_maps_and_keeps_the_raw_value(raw: str) -> None:
+    from types import SimpleNamespace
+
+    from app.backends.azureml.sweeps import trial_states
+    from app.domain.status import normalize_status
+
+    def child(name: str, status: str) -> Any:
+        times = {"StartTimeUtc": "2025-01-01T12:00:00.1234567Z"}
+        return SimpleNamespace(name=name, status=status, properties=times, creation_context=None)
+
+    # Azure ML numbers trials from 0; the listing may come in any order, the trials are in order.
+    first, second = trial_states([child("sweep_1", raw), child("sweep_0", "Completed")], "sweep_0", total=12)
+
+    assert (first.name, first.best, first.raw_status) == ("train-model.trial-01", True, "Completed")
+    assert (second.name, second.best, second.raw_status) == ("train-model.trial-02", False, raw)
+    assert second.status is EXPECTED[raw] is normalize_status(raw)
+    assert second.backend_job_name == second.mlflow_run_id == "sweep_1"
+    assert second.started_at is not None and second.started_at.microsecond == 123456
+    assert (second.error is not None) == (raw == "Failed")
