@@ -37,10 +37,9 @@ class TrialQueries:
         for item in items:
             if not item.hyperparameters and item.name in params:
                 item.hyperparameters = _hyperparameters(params[item.name])
-        rank = sweep.objective.rank
-        items.sort(
-            key=lambda t: (rank(t.objective), 0 if t.best else 1, [s.name for s in stored].index(t.name))
-        )
+        rank, order = sweep.objective.rank, {t.name: t.position for t in stored}
+        # Best first; the chosen one leads a tie; otherwise in the order they were planned.
+        items.sort(key=lambda t: (rank(t.objective), 0 if t.best else 1, order[t.name]))
         summary = TrialSummary.model_validate(row.trial_summary) if row.trial_summary else None
         return TrialsRead(run_id=run_id, objective=sweep.objective, summary=summary, items=items)
 
