@@ -8,7 +8,8 @@ The trials are the floor's: reg_rate in (0.001, 0.01, 0.1, 1) x solver in (lbfgs
 newton-cg, newton-cholesky), a grid, on the same 10,000 generated rows. Reported: the ratio,
 trials per second, the peak memory (PSS of the service, its zygote and every step) while the
 sweep runs at the default step limit, and again with all 16 trials in flight at once
-(TRAINCTL_MAX_PARALLEL_STEPS=16). Prints a table and writes bench/results/sweep.json.
+(TRAINCTL_MAX_PARALLEL_STEPS=16). The floor and the sweep run in turns, each ratio against the
+floors of its own turns. Prints a table and writes bench/results/sweep.json.
 """
 
 from __future__ import annotations
@@ -47,27 +48,17 @@ SWEEP = {
 }
 
 
-def floor_seconds(data: Path, scratch: Path, repeats: int) -> list[float]:
-    times = []
-    for i in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                str(FLOOR),
-                str(data),
-                str(scratch / f"sweep-floor-{i}"),
-                "--trials",
-                str(TRIALS),
-            ],
-            check=True,
-            cwd=FLOOR.parent,  # it imports its neighbour pipeline.py
-            env=ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        times.append(time.perf_counter() - started)
-    return times
+def floor_once(data: Path, workdir: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(FLOOR), str(data), str(workdir), "--trials", str(TRIALS)],
+        check=True,
+        cwd=FLOOR.parent,  # it imports its neighbour pipeline.py
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return time.perf_counter() - started
 
 
 def wait_warm(client: httpx.Client, timeout: float = 180) -> str:
@@ -93,7 +84,11 @@ def sweep_to_outcome(client: httpx.Client, body: dict[str, Any]) -> tuple[float,
     return elapsed, run
 
 
-def service_figures(scratch: Path, repeats: int, *, parallel: int | None, label: str) -> dict[str, Any]:
+def service_figures(
+    data: Path, scratch: Path, repeats: int, *, parallel: int | None, label: str
+) -> dict[str, Any]:
+    """Floor and sweep measured in turns (the warm service idles while the floor runs), so a
+    change in the machine's load hits both alike."""
     env = {"TRAINCTL_MAX_PARALLEL_STEPS": str(parallel)} if parallel else {}
     service = Service(scratch / label, env=env).start()
     figures: dict[str, Any] = {}
@@ -103,10 +98,15 @@ def service_figures(scratch: Path, repeats: int, *, parallel: int | None, label:
             sweep = {**SWEEP, "max_concurrent_trials": parallel or TRIALS}
             body = {"model_name": f"bench-{label}", "experiment_name": "bench", "sweep": sweep}
             sweep_to_outcome(client, body)  # the service's first sweep: not counted
-            memory = PeakMemory(service.pid).start()
-            fresh = [sweep_to_outcome(client, {**body, "force_rerun": True}) for _ in range(repeats)]
-            figures["peak_pss_mb"] = round(memory.stop() / 2**20, 1)
+            floors, fresh, peaks = [], [], []
+            for i in range(repeats):
+                floors.append(floor_once(data, scratch / f"floor-{label}-{i}"))
+                memory = PeakMemory(service.pid).start()
+                fresh.append(sweep_to_outcome(client, {**body, "force_rerun": True}))
+                peaks.append(memory.stop())
+            figures["floor_s"] = [round(t, 3) for t in floors]
             figures["sweep_s"] = [round(t, 3) for t, _ in fresh]
+            figures["peak_pss_mb"] = round(max(peaks) / 2**20, 1)
             last = fresh[-1][1]
             figures["steps_s"] = {s["name"]: s["duration_seconds"] for s in last["steps"]}
             trials = client.get(f"/v1/training-runs/{last['id']}/trials").json()["items"]
@@ -133,19 +133,20 @@ def main() -> None:
         scratch = Path(tmp)
         data = Path(write_csv(scratch / "diabetes.csv", rows=10_000, seed=42))  # = the default asset
         results: dict[str, Any] = {
-            "floor_s": [round(t, 3) for t in floor_seconds(data, scratch, args.repeats)]
+            "default": service_figures(data, scratch, args.repeats, parallel=None, label="default")
         }
-        results["default"] = service_figures(scratch, args.repeats, parallel=None, label="default")
         if not args.skip_wide:
-            results["wide"] = service_figures(scratch, args.repeats, parallel=TRIALS, label="wide")
+            results["wide"] = service_figures(data, scratch, args.repeats, parallel=TRIALS, label="wide")
 
-    floor = statistics.median(results["floor_s"])
     for figures in (results["default"], results.get("wide")):
         if figures:
+            floor = statistics.median(figures["floor_s"])
             sweep = statistics.median(figures["sweep_s"])
             figures["ratio_vs_floor"] = round(sweep / floor, 3)
             figures["trials_per_s"] = round(TRIALS / sweep, 2)
             figures["reused_ratio_vs_floor"] = round(statistics.median(figures["reused_s"]) / floor, 4)
+    results["floor_s"] = results["default"]["floor_s"] + results.get("wide", {}).get("floor_s", [])
+    floor = statistics.median(results["floor_s"])
     results["floor_trials_per_s"] = round(TRIALS / floor, 2)
     report(results, floor)
     out = ROOT / "bench" / "results"
