@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,
+        # One schema per model: client generators drop the -Input/-Output suffixes and would
+        # then meet two models of one name.
+        separate_input_output_schemas=False,
     )
     install_docs(app)
     install_handlers(app)

@@ -14,6 +14,7 @@ from app.lifecycle.queries import RunQueries
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.runtime import Lifecycle
 from app.lifecycle.submission import RunSubmission
+from app.lifecycle.trials import TrialQueries
 from app.settings import Settings
 from app.store import Store
 
@@ -34,6 +35,10 @@ def services(request: Request) -> Services:
 
 def _queries(request: Request) -> RunQueries:
     return services(request).lifecycle.queries
+
+
+def _trials(request: Request) -> TrialQueries:
+    return services(request).lifecycle.trials
 
 
 def _submission(request: Request) -> RunSubmission:
@@ -71,6 +76,7 @@ def _store(request: Request) -> Store:
 
 
 RunsDep = Annotated[RunQueries, Depends(_queries)]
+TrialsDep = Annotated[TrialQueries, Depends(_trials)]
 SubmissionDep = Annotated[RunSubmission, Depends(_submission)]
 ModelsDep = Annotated[ModelRegistry, Depends(_models)]
 HubDep = Annotated[EventHub, Depends(_hub)]

@@ -21,6 +21,7 @@ OPERATION_IDS = {
     "list_artifacts": "listArtifacts",
     "get_artifact": "getArtifact",
     "run_logs": "getRunLogs",
+    "run_trials": "listTrials",
     # models
     "list_models": "listModels",
     "get_model": "getModel",

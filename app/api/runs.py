@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app.api.deps import CallerDep, RunsDep, SubmissionDep
+from app.api.deps import CallerDep, RunsDep, SubmissionDep, TrialsDep
 from app.api.errors import problem_responses
 from app.domain.spec import RunKind
 from app.domain.status import RunStatus
@@ -22,6 +22,7 @@ from app.lifecycle.schemas import (
     TrainingRunCreate,
     TrainingRunList,
     TrainingRunRead,
+    TrialsRead,
 )
 from app.lifecycle.views import run_read
 
@@ -143,6 +144,16 @@ async def run_metrics(run_id: RunId, runs: RunsDep) -> RunMetricsRead:
 
 
 @router.get(
+    "/{run_id}/trials",
+    response_model=TrialsRead,
+    summary="A sweep's trials, best first: hyper-parameters, status, objective, metrics",
+    responses=problem_responses(401, 403, 404, 422, 502, 503),
+)
+async def run_trials(run_id: RunId, trials: TrialsDep) -> TrialsRead:
+    return await trials.trials(run_id)
+
+
+@router.get(
     "/{run_id}/outcome",
     response_model=OutcomeRead,
     summary="The promotion decision and what was registered, with the reason",
@@ -194,7 +205,8 @@ async def run_logs(
     run_id: RunId,
     runs: RunsDep,
     step: Annotated[
-        str, Query(max_length=64, description=f"one of {', '.join(PIPELINE_STEPS)}")
+        str,
+        Query(max_length=64, description=f"one of {', '.join(PIPELINE_STEPS)}, or a sweep's trial"),
     ] = PIPELINE_STEPS[0].value,
 ) -> LogsRead:
     return LogsRead(run_id=run_id, step=step, text=await runs.logs(run_id, step))

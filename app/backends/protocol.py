@@ -88,6 +88,10 @@ class TrainingBackend(Protocol):
         """Metrics per step name, given each step's MLflow run id."""
         ...
 
+    async def params(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, str]]:
+        """Logged params per step (or sweep trial) name, given each one's MLflow run id."""
+        ...
+
     async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]: ...
 
     async def artifact(self, step_mlflow_run_ids: dict[str, str], path: str) -> Path:

@@ -159,6 +159,10 @@ class Api:
         result: Json = await self.call("GET", f"/v1/training-runs/{_seg(run_id)}/outcome")
         return result
 
+    async def trials(self, run_id: str) -> Json:
+        result: Json = await self.call("GET", f"/v1/training-runs/{_seg(run_id)}/trials")
+        return result
+
     async def metrics(self, run_id: str) -> Json:
         result: Json = await self.call("GET", f"/v1/training-runs/{_seg(run_id)}/metrics")
         return result

@@ -46,6 +46,13 @@ async def _runs(args: argparse.Namespace, api: Api) -> int:
     elif action == "outcome":
         outcome = await api.outcome(args.run_id)
         _emit(args, outcome, render.outcome_block(outcome))
+    elif action == "trials":
+        trials = await api.trials(args.run_id)
+        _emit(
+            args,
+            trials,
+            render.trials_block(trials) if trials["items"] else "no trials: the run has no sweep",
+        )
     elif action == "metrics":
         metrics = await api.metrics(args.run_id)
         _emit(args, metrics, render.metrics_block(metrics))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from app.cli import sweeps
 from app.domain.spec import (
     DEFAULT_DATA_ASSET,
     DEFAULT_EXPERIMENT,
@@ -104,6 +105,7 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, kind: str) -> None:
             help="accepted for compatibility: it named the evaluate step's output path in the original "
             "script; here the service manages outputs, so it is only recorded in tags['evaluation_output']",
         )
+    sweeps.add_flags(parser, _flag)
     more = parser.add_argument_group("run options")
     _flag(more, "data_asset_version", help=f'data asset version (default "{LATEST}")')
     _flag(more, "promotion_metric", help=f"metric the champion comparison uses (default {RULE.metric})")
@@ -138,7 +140,7 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, kind: str) -> None:
         type=Path,
         help="with --local: the data directory (env TRAINCTL_DATA_DIR; default ./.trainctl)",
     )
-    parser.set_defaults(field_flags=SUBMIT_FIELDS)
+    parser.set_defaults(field_flags=SUBMIT_FIELDS | sweeps.SWEEP_FIELDS)
 
 
 def _add_runs(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -156,7 +158,8 @@ def _add_runs(sub: Any, common: argparse.ArgumentParser) -> None:
         ("show", "status, steps and timings of one run"),
         ("cancel", "cancel a queued or running run"),
         ("outcome", "the promotion decision of a finished pipeline"),
-        ("metrics", "metrics per step"),
+        ("metrics", "metrics per step (and per trial of a sweep)"),
+        ("trials", "a sweep's trials, best first"),
     ):
         runs.add_parser(action, parents=[common], help=text).add_argument("run_id", metavar="ID")
     wait = runs.add_parser("wait", parents=[common], help="follow a run until it ends, then summarize it")
@@ -244,4 +247,5 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             parser.error("--local runs the service in this process: drop --url")
         if args.data_dir is not None and not args.local:
             parser.error("--data-dir applies to --local only (a running service has its own)")
+        sweeps.check(parser, args)
     return args

@@ -1,7 +1,8 @@
 """Step progress while a run is followed: redrawn in place on a terminal, plain lines otherwise.
 
 Both displays are fed the same run snapshots (from the long-poll), so what they show is
-exactly what `runs show` would say at that moment.
+exactly what `runs show` would say at that moment; a sweep's snapshots come with its trials
+(GET .../trials), shown as a live table of trials, best first.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
-from app.cli.render import seconds
+from app.cli.render import number, seconds, trials_summary, trials_table
 
 Json = dict[str, Any]
 
 FINAL = frozenset({"completed", "failed", "canceled"})
+#: Trials shown in the live table (best first); the rest are counted.
+LIVE_TRIALS = 12
 
 
 class Progress(Protocol):
@@ -23,7 +26,7 @@ class Progress(Protocol):
     #: Seconds between redraws while a long-poll is in flight (None: draw on snapshots only).
     redraw: float | None
 
-    def update(self, run: Json) -> None: ...
+    def update(self, run: Json, trials: Json | None = None) -> None: ...
 
     def tick(self) -> None: ...
 
@@ -34,7 +37,7 @@ class Silent:
     interval = 120.0
     redraw: float | None = None
 
-    def update(self, run: Json) -> None:
+    def update(self, run: Json, trials: Json | None = None) -> None:
         return None
 
     def tick(self) -> None:
@@ -43,6 +46,20 @@ class Silent:
 
 def _step_label(step: Json) -> str:
     return str(step["status"]) + (" (reused)" if step.get("reused") else "")
+
+
+def _items(trials: Json | None) -> list[Json]:
+    return list((trials or {}).get("items") or [])
+
+
+def _trial_label(trial: Json, trials: Json | None) -> str:
+    label = _step_label(trial)
+    metric = ((trials or {}).get("objective") or {}).get("metric")
+    if trial.get("objective") is not None:
+        label += f" ({metric} {number(trial['objective'])})"
+    if trial.get("error"):
+        label += f": {trial['error']}"
+    return label + (", best" if trial.get("best") else "")
 
 
 class LineProgress:
@@ -59,7 +76,7 @@ class LineProgress:
     def tick(self) -> None:
         return None
 
-    def update(self, run: Json) -> None:
+    def update(self, run: Json, trials: Json | None = None) -> None:
         stamp = f"[{time.monotonic() - self.start:6.1f}s]"
         steps = run.get("steps", [])
         if not self.seen:
@@ -67,8 +84,13 @@ class LineProgress:
             names = ", ".join(s["name"] for s in steps)
             print(f"{stamp} run {run['id']}: {run['status']} ({names})", file=self.stream, flush=True)
             self.seen = {s["name"]: "queued" for s in steps} | {"run": run["status"]}
-        for name, label in [(s["name"], _step_label(s)) for s in steps] + [("run", run["status"])]:
-            if self.seen.get(name) != label:
+        trial_labels = [
+            (t["name"], _trial_label(t, trials)) for t in sorted(_items(trials), key=lambda t: t["name"])
+        ]
+        for name, label in (
+            [(s["name"], _step_label(s)) for s in steps] + trial_labels + [("run", run["status"])]
+        ):
+            if self.seen.get(name, "queued") != label:
                 self.seen[name] = label
                 print(f"{stamp} {name}: {label}", file=self.stream, flush=True)
 
@@ -89,6 +111,7 @@ class LiveProgress:
         self.drawn = 0
         self.ticks = 0
         self.last: Json | None = None
+        self.trials: Json | None = None
         unicode = (getattr(stream, "encoding", None) or "").lower().replace("-", "").startswith("utf")
         self.spin = self.SPIN if unicode else self.ASCII_SPIN
         self.marks = (
@@ -115,10 +138,10 @@ class LiveProgress:
 
     def tick(self) -> None:
         if self.last is not None:
-            self.update(self.last)
+            self.update(self.last, self.trials)
 
-    def update(self, run: Json) -> None:
-        self.last = run
+    def update(self, run: Json, trials: Json | None = None) -> None:
+        self.last, self.trials = run, trials
         self.ticks += 1
         steps = run.get("steps", [])
         width = max((len(s["name"]) for s in steps), default=0)
@@ -130,6 +153,9 @@ class LiveProgress:
             lines.append(
                 f"  {self._mark(step['status'])} {step['name'].ljust(width)}  {label} {self._step_time(step)}"
             )
+        if trials is not None and trials.get("items"):
+            lines.append(f"  {trials_summary(trials.get('summary'))}")
+            lines += ["    " + line for line in trials_table(trials, limit=LIVE_TRIALS).splitlines()]
         # Move to the top of the previous block and clear it: redraw rather than scroll.
         prefix = f"\x1b[{self.drawn}F\x1b[J" if self.drawn else ""
         self.stream.write(prefix + "\n".join(lines) + "\n")

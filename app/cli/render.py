@@ -155,6 +155,56 @@ def metrics_block(metrics: Json) -> str:
     return "\n".join(lines)
 
 
+def hyperparameters(values: Json) -> str:
+    # Significant digits, not decimals: a drawn reg_rate of 0.000123 must not read as 0.0001.
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+def trials_summary(summary: Json | None) -> str:
+    """``16 trials: 14 completed, 2 failed`` (the counts that are not zero)."""
+    if not summary:
+        return "no trials yet"
+    counts = [
+        f"{summary[s]} {s}"
+        for s in ("completed", "running", "queued", "failed", "canceled")
+        if summary.get(s)
+    ]
+    return f"{summary['total']} trials: {', '.join(counts) or 'none started'}"
+
+
+def trials_table(trials: Json, limit: int | None = None) -> str:
+    """Trials best first: the best marked ``*``, its objective, its hyper-parameters."""
+    objective = trials.get("objective") or {}
+    metric = str(objective.get("metric", "objective"))
+    items = trials.get("items", [])
+    shown = items if limit is None else items[:limit]
+    rows = [
+        (
+            "*" if t.get("best") else "",
+            t["name"],
+            t["status"] + (" (reused)" if t.get("reused") else ""),
+            number(t.get("objective")),
+            seconds(t.get("duration_seconds")),
+            hyperparameters(t.get("hyperparameters") or {}),
+        )
+        for t in shown
+    ]
+    text = table(("", "TRIAL", "STATUS", metric.upper(), "TIME", "HYPERPARAMETERS"), rows)
+    if len(items) > len(shown):
+        text += f"\n... {len(items) - len(shown)} more (trainctl runs trials RUN_ID)"
+    return text
+
+
+def trials_block(trials: Json) -> str:
+    objective = trials.get("objective") or {}
+    summary = trials.get("summary")
+    head = f"trials ({objective.get('goal')} {objective.get('metric')}; {trials_summary(summary)})"
+    lines = [head, trials_table(trials)]
+    for failure in (summary or {}).get("failures", []):
+        lines.append(f"  {failure['trial']} failed: {failure['error']}")
+    return "\n".join(lines)
+
+
 def model_ref(ref: Json | None, metric: str | None = None) -> str:
     if not ref:
         return "none"
@@ -171,11 +221,13 @@ def outcome_block(outcome: Json) -> str:
         if metric
         else ", ".join(f"{k}={v}" for k, v in rule.items())
     )
+    best = [("best trial", _best_trial(outcome["best_trial"]))] if outcome.get("best_trial") else []
     body = fields(
         [
             ("deploy", "yes" if outcome["deploy"] else "no"),
             ("reason", outcome.get("reason")),
             ("rule", rule_text),
+            *best,
             (
                 "registered model",
                 model_ref(outcome.get("registered_model")) if outcome.get("registered_model") else "none",
@@ -186,6 +238,13 @@ def outcome_block(outcome: Json) -> str:
         indent="  ",
     )
     return f"decision\n{body}"
+
+
+def _best_trial(best: Json | None) -> str | None:
+    if not best:
+        return None
+    score = f" ({number(best['objective'])})" if best.get("objective") is not None else ""
+    return f"{best['name']}{score} {hyperparameters(best.get('hyperparameters') or {})}".rstrip()
 
 
 def model_details(model: Json) -> str:

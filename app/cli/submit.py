@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from app.cli import render
+from app.cli import render, sweeps
 from app.cli.client import EXIT_OK, EXIT_RUN_FAILED, Api, ApiProblem, CliError, Json, connect
 from app.cli.progress import make_progress
 from app.domain.steps import PIPELINE_STEPS
@@ -42,8 +42,12 @@ def build_body(args: argparse.Namespace) -> Json:
     )
     for key, section in (
         ("data_asset", present(name=args.data_asset_name, version=args.data_asset_version)),
-        ("hyperparameters", present(reg_rate=args.reg_rate, solver=args.solver)),
+        (
+            "hyperparameters",
+            present(reg_rate=args.reg_rate, solver=args.solver, **sweeps.family_values(args)),
+        ),
         ("promotion", present(metric=args.promotion_metric, min_improvement=args.min_improvement)),
+        ("sweep", sweeps.sweep_body(args)),
     ):
         if section:
             body[key] = section
@@ -56,7 +60,16 @@ async def follow(
     """Long-poll the run until it ends (or `give_up_after` seconds pass), feeding the progress display."""
     progress = make_progress(sys.stdout, quiet=quiet)
     deadline = None if give_up_after is None else time.monotonic() + give_up_after
-    progress.update(run)
+
+    async def trials() -> Json | None:
+        # A sweep's live table of trials; a failed read only leaves the table as it was.
+        if quiet or not run.get("sweep"):
+            return None
+        with contextlib.suppress(ApiProblem):
+            return await api.trials(run["id"])
+        return None
+
+    progress.update(run, await trials())
     try:
         while run["status"] not in ("completed", "failed", "canceled"):
             poll = min(progress.interval, MAX_POLL_SECONDS)
@@ -71,7 +84,7 @@ async def follow(
             finally:
                 request.cancel()  # only does something when we are being interrupted
             run = request.result()
-            progress.update(run)
+            progress.update(run, await trials())
     except asyncio.CancelledError:  # Ctrl-C
         if local:
             # Left alone, the run would resume at the next start on this data directory.
@@ -108,14 +121,17 @@ async def summarize(api: Api, run: Json, *, as_json: bool) -> int:
             EXIT_RUN_FAILED,
         )
     has_metrics = any(s.get("mlflow_run_id") for s in run.get("steps", []))
-    metrics, outcome = await asyncio.gather(
+    metrics, outcome, trials = await asyncio.gather(
         _optional(api.metrics(run["id"])) if has_metrics else _none(),
         _optional(api.outcome(run["id"])) if run["kind"] == "pipeline" else _none(),
+        _optional(api.trials(run["id"])) if run.get("sweep") else _none(),
     )
     if as_json:
-        print(render.as_json({"run": run, "metrics": metrics, "outcome": outcome}))
+        print(render.as_json({"run": run, "metrics": metrics, "outcome": outcome, "trials": trials}))
     else:
         parts = [render.run_line(run), render.steps_table(run)]
+        if trials:
+            parts.append(render.trials_block(trials))
         if metrics:
             parts.append(render.metrics_block(metrics))
         if outcome:

@@ -3,15 +3,27 @@ stored as JSON by the store and extended by the API with the run id."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
+
+from app.domain.state import TrialState
 
 
 class ModelRef(BaseModel):
     name: str
     version: str
     metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class TrialRef(BaseModel):
+    """The sweep trial a pipeline sent on to evaluate (its hyper-parameters and score when the
+    backend reports them while the run goes on; the trials view always has them)."""
+
+    name: str
+    hyperparameters: dict[str, str | int | float] = Field(default_factory=dict)
+    objective: float | None = None
 
 
 class Outcome(BaseModel):
@@ -22,12 +34,20 @@ class Outcome(BaseModel):
     champion_before: ModelRef | None
     champion_after: ModelRef | None
     registered_model: ModelRef | None
+    best_trial: TrialRef | None = Field(default=None, description="A sweep's best trial, the candidate.")
 
     @computed_field(description="True when this run made its model the champion.")  # type: ignore[prop-decorator]
     @property
     def promoted(self) -> bool:
         registered, after = self.registered_model, self.champion_after
         return registered is not None and after is not None and after.version == registered.version
+
+    def with_best_trial(self, trials: Sequence[TrialState]) -> Outcome:
+        best = next((t for t in trials if t.best), None)
+        if best is None:
+            return self
+        ref = TrialRef(name=best.name, hyperparameters=dict(best.hyperparameters), objective=best.objective)
+        return self.model_copy(update={"best_trial": ref})
 
     @classmethod
     def from_records(cls, decision: dict[str, Any], info: dict[str, Any] | None, model_name: str) -> Outcome:

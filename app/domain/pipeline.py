@@ -2,15 +2,31 @@
 
 The local engine runs it step by step; the Azure ML builder turns it into ``dsl.pipeline``
 nodes (or a command job for a one-step graph). A new step or a fan-out is a change here only.
+
+A sweep is a fan-out of the train step: ``Step.sweep`` holds its trials. The local engine runs
+each trial as a step of its own (``train-model.trial-01``...) and then the best one again, in
+full, as ``train-model``; Azure ML turns the same node into a sweep node whose outputs are its
+best trial's. Either way the steps downstream read ``train-model``'s outputs, unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from app.domain.spec import DEFAULT_DATA_ASSET, LATEST, DataAssetRef, RunSpec
+from app.domain.search import sample
+from app.domain.spec import (
+    DEFAULT_DATA_ASSET,
+    DEFAULT_MODEL_TYPE,
+    HYPERPARAMETERS,
+    LATEST,
+    DataAssetRef,
+    Hyperparameters,
+    RunSpec,
+    SweepOptions,
+)
 from app.domain.steps import StepName
 
 #: The component definitions (Azure ML command-component YAML + code) the graph names.
@@ -32,6 +48,35 @@ class FromDataAsset:
 
 Value = str | int | float | bool
 Binding = Value | FromStep | FromDataAsset
+#: The train component's input that skips what only the best candidate needs (plots, signature).
+LIGHT_INPUT = "light"
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str  # e.g. "train-model.trial-07"
+    #: model_type and its family's hyper-parameters: what the trial record shows.
+    hyperparameters: Mapping[str, Value]
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    options: SweepOptions
+    fixed: Hyperparameters
+
+    @cached_property
+    def trials(self) -> tuple[Trial, ...]:
+        """The local engine's trials: the whole grid, or the seeded random draw (Azure ML draws
+        its own from ``options.search_space``). Drawn when first asked for: most readers of the
+        graph only need its steps."""
+        options = self.options
+        points = sample(
+            options.search_space, options.sampling, self.fixed.trial, options.max_trials, options.seed or 0
+        )
+        return tuple(
+            Trial(trial_name(StepName.TRAIN, i, len(points)), point)
+            for i, point in enumerate(points, start=1)
+        )
 
 
 @dataclass(frozen=True)
@@ -46,6 +91,9 @@ class Step:
     #: model at once could leave the champion marker on neither).
     exclusive: str | None = None
     after: tuple[str, ...] = field(default=())
+    #: A fan-out: many trials of this step, the best of which stands for it. ``inputs`` then
+    #: holds what every trial shares (the data, the fixed hyper-parameters).
+    sweep: SweepPlan | None = None
 
     @property
     def depends_on(self) -> set[str]:
@@ -59,6 +107,29 @@ class Step:
 
     def component_file(self, components_dir: Path) -> Path:
         return components_dir / self.component / f"{self.component}.yml"
+
+    def candidate(self, name: str, hyperparameters: Mapping[str, Value], *, light: bool) -> Step:
+        """One candidate of a sweep as a plain step: a trial (``light``), or the best one again."""
+        shared = {k: v for k, v in self.inputs.items() if k not in HYPERPARAMETERS}
+        inputs = {**shared, **bindings(hyperparameters)}
+        if light:
+            inputs[LIGHT_INPUT] = True
+        return Step(name=name, component=self.component, inputs=inputs)
+
+
+def bindings(hyperparameters: Mapping[str, Value]) -> dict[str, Binding]:
+    """Hyper-parameters as the train component's inputs. model_type is left to the component's
+    default when it is the default family, so a logistic regression binds what it always did
+    (and reuses what it always did)."""
+    return {
+        name: value
+        for name, value in hyperparameters.items()
+        if not (name == "model_type" and value == DEFAULT_MODEL_TYPE)
+    }
+
+
+def trial_name(step: str, index: int, total: int) -> str:
+    return f"{step}.trial-{index:0{max(2, len(str(total)))}d}"
 
 
 @dataclass(frozen=True)
@@ -78,11 +149,15 @@ REGISTRATION = OutputFile(StepName.REGISTER, "register_output", "model_info.json
 def graph(spec: RunSpec) -> tuple[Step, ...]:
     """The steps of a run, in an order where every step comes after the ones it reads."""
     hyper = spec.hyperparameters
-    train = Step(
-        name=StepName.TRAIN,
-        component="train",
-        inputs={"training_data": FromDataAsset(), "reg_rate": float(hyper.reg_rate), "solver": hyper.solver},
-    )
+    if spec.sweep is None:
+        train = Step(StepName.TRAIN, "train", {"training_data": FromDataAsset(), **bindings(hyper.trial())})
+    else:
+        train = Step(
+            StepName.TRAIN,
+            "train",
+            {"training_data": FromDataAsset(), **bindings(hyper.given())},
+            sweep=SweepPlan(spec.sweep, hyper),
+        )
     if spec.kind == "job":
         return (train,)
     evaluate = Step(

@@ -36,9 +36,21 @@ class StepState:
 
 
 @dataclass
+class TrialState(StepState):
+    """One candidate of a sweep: a step of its own, with what it tried and how it scored."""
+
+    hyperparameters: dict[str, str | int | float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    objective: float | None = None
+    best: bool = False
+
+
+@dataclass
 class RunState:
     raw_status: str
     steps: list[StepState] = field(default_factory=list)
+    #: A sweep's trials, in the order they were planned (empty without a sweep).
+    trials: list[TrialState] = field(default_factory=list)
     started_at: datetime | None = None
     ended_at: datetime | None = None
     error: str | None = None

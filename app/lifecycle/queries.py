@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+from typing import Protocol
 
 from app.backends.protocol import TrainingBackend
 from app.domain.errors import Conflict, InvalidInput, NotFinished, NotFound
 from app.domain.state import ArtifactInfo
 from app.domain.status import RunStatus
 from app.lifecycle.events import RunEvents
-from app.lifecycle.schemas import OutcomeRead, RunMetricsRead, StepMetrics
+from app.lifecycle.schemas import OutcomeRead, RunMetricsRead, StepMetrics, TrialMetrics
 from app.lifecycle.views import outcome_read, run_read
 from app.store.runs import RunFilter, RunStore
 from app.store.tables import RunRow
@@ -26,11 +27,22 @@ def require_run(runs: RunStore, run_id: str) -> RunRow:
     return row
 
 
+class TrialReader(Protocol):
+    """A sweep's trials (``trials.TrialQueries``): their names and metrics."""
+
+    def names(self, run_id: str) -> list[str]: ...
+
+    async def metrics(self, row: RunRow) -> list[TrialMetrics]: ...
+
+
 class RunQueries:
-    def __init__(self, runs: RunStore, backend: TrainingBackend, events: RunEvents) -> None:
+    def __init__(
+        self, runs: RunStore, backend: TrainingBackend, events: RunEvents, trials: TrialReader | None = None
+    ) -> None:
         self.runs = runs
         self.backend = backend
         self.events = events
+        self.trials = trials
         self._read_cache: OrderedDict[str, bytes] = OrderedDict()
         runs.run_changed.append(self._forget_read)
 
@@ -129,6 +141,7 @@ class RunQueries:
                 StepMetrics(step=s.name, mlflow_run_id=s.mlflow_run_id, metrics=values.get(s.name, {}))
                 for s in row.steps
             ],
+            trials=await self.trials.metrics(row) if self.trials is not None else [],
         )
 
     async def artifacts(self, run_id: str) -> list[ArtifactInfo]:
@@ -151,6 +164,8 @@ class RunQueries:
     async def logs(self, run_id: str, step: str) -> str:
         row = self.get(run_id)
         names = [s.name for s in row.steps]
+        if step not in names and self.trials is not None and row.spec.sweep is not None:
+            names += self.trials.names(run_id)  # a sweep's trials are steps of their own
         if step not in names:
             raise InvalidInput(
                 f"run {run_id} has no step {step!r}", invalid=[("query.step", f"one of {names}")]

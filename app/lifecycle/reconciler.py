@@ -141,6 +141,7 @@ class Reconciler:
         if state.status == RunStatus.COMPLETED and spec.kind == "pipeline":
             outcome = await self.backend.outcome(spec, job_name)
             if outcome is not None:
+                outcome = outcome.with_best_trial(state.trials)
                 champion = self._champion_event(row, state, outcome)
         updated = self.runs.apply_state(row.id, state, outcome, champion)
         if updated is not None and state.status.is_final:

@@ -14,6 +14,7 @@ from app.lifecycle.queries import RunQueries
 from app.lifecycle.reconciler import FinishedHook, Reconciler
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.submission import RunSubmission
+from app.lifecycle.trials import TrialQueries
 from app.security.egress import CallbackPolicy
 from app.settings import Settings
 from app.store import Store
@@ -44,7 +45,8 @@ class Lifecycle:
             max_active_runs=settings.max_queued_runs,
             max_active_per_caller=settings.caller_queue_limit,
         )
-        self.queries = RunQueries(runs, backend, self.events)
+        self.trials = TrialQueries(runs, store.trials, backend)
+        self.queries = RunQueries(runs, backend, self.events, self.trials)
         self.models = ModelRegistry(backend, store.champions)
         self.hub = EventHub(
             store.events,

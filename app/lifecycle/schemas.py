@@ -17,8 +17,10 @@ from app.domain.spec import (
     DEFAULT_MODEL,
     DataAssetSelector,
     Hyperparameters,
+    Objective,
     PromotionRule,
     RunOptions,
+    SweepOptions,
 )
 from app.domain.status import RunStatus
 from app.security.egress import MAX_URL_LENGTH
@@ -33,7 +35,7 @@ class TrainingRunCreate(RunOptions):
                     "experiment_name": DEFAULT_EXPERIMENT,
                     "model_name": DEFAULT_MODEL,
                     "data_asset": DataAssetSelector().model_dump(),
-                    "hyperparameters": Hyperparameters().model_dump(),
+                    "hyperparameters": RunOptions().hyperparameters.model_dump(),
                     "promotion": PromotionRule().model_dump(),
                     "compute": "cpu-cluster",
                     "tags": {"requested_by": "swagger"},
@@ -63,6 +65,49 @@ class StepRead(BaseModel):
     error: str | None
 
 
+class TrialFailure(BaseModel):
+    trial: str
+    error: str
+
+
+class TrialSummary(BaseModel):
+    """A sweep's trials at a glance: how many are where, the best so far, and why any failed."""
+
+    total: int
+    queued: int
+    running: int
+    completed: int
+    failed: int
+    canceled: int
+    best_trial: str | None
+    best_objective: float | None
+    failures: list[TrialFailure] = Field(description="The first failed trials, each with its error.")
+
+
+class TrialRead(BaseModel):
+    name: str
+    status: RunStatus
+    raw_status: str
+    best: bool
+    reused: bool
+    hyperparameters: dict[str, str | int | float] = Field(description="model_type and its family's.")
+    objective: float | None = Field(description="The objective metric's value: what trials are ranked by.")
+    metrics: dict[str, float]
+    mlflow_run_id: str | None
+    backend_job_name: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+    error: str | None
+
+
+class TrialsRead(BaseModel):
+    run_id: str
+    objective: Objective | None = Field(description="None when the run has no sweep.")
+    summary: TrialSummary | None
+    items: list[TrialRead] = Field(description="Best first; trials without a score after the scored ones.")
+
+
 class DataAssetVersionRef(BaseModel):
     name: str
     version: str
@@ -85,6 +130,10 @@ class TrainingRunRead(BaseModel):
     model_name: str
     data_asset: DataAssetVersionRef
     hyperparameters: Hyperparameters
+    sweep: SweepOptions | None
+    trials: TrialSummary | None = Field(
+        description="A sweep's trials at a glance (GET .../trials lists them)."
+    )
     promotion: PromotionRule
     compute: str | None
     step_compute: dict[str, str]
@@ -119,9 +168,16 @@ class StepMetrics(BaseModel):
     metrics: dict[str, float]
 
 
+class TrialMetrics(BaseModel):
+    trial: str
+    mlflow_run_id: str | None
+    metrics: dict[str, float]
+
+
 class RunMetricsRead(BaseModel):
     run_id: str
     steps: list[StepMetrics]
+    trials: list[TrialMetrics] = Field(default_factory=list, description="A sweep's metrics, per trial.")
 
 
 class ArtifactRead(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from typing import Protocol
 
 from app.backends.protocol import TrainingBackend
@@ -80,6 +81,9 @@ class RunSubmission:
             run_id=new_run_id(),
             data_asset=await self.backend.resolve_data_asset(body.data_asset),
         )
+        if spec.sweep is not None:
+            # Recorded, so a resumed run draws the trials it drew before (and a caller can repeat it).
+            spec = spec.model_copy(update={"sweep": spec.sweep.seeded(secrets.randbelow(2**31))})
         now = utcnow()
         row = RunRow(
             id=spec.run_id,

@@ -1,8 +1,8 @@
 """The store: the service's own database, the source of truth for runs.
 
-``Store`` bundles one repository per aggregate (runs, data assets, champion history, events)
-over one session factory; all SQL lives in those modules. ``event_notifier`` is called after
-every commit that wrote events.
+``Store`` bundles one repository per aggregate (runs and their trials, data assets, champion
+history, events) over one session factory; all SQL lives in those modules. ``event_notifier`` is
+called after every commit that wrote events.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from app.store.champions import ChampionStore
 from app.store.data_assets import DataAssetStore
 from app.store.events import EventNotifier, EventStore
 from app.store.runs import RunStore
+from app.store.trials import TrialStore
 
 
 class Store:
@@ -24,6 +25,7 @@ class Store:
         self.events = EventStore(sessions)
         self.assets = DataAssetStore(sessions)
         self.champions = ChampionStore(sessions)
+        self.trials = TrialStore(sessions)
 
     def ping(self) -> None:
         with self.sessions() as session:

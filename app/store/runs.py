@@ -20,6 +20,7 @@ from app.store import events
 from app.store.champions import add_champion_event
 from app.store.events import EventNotifier, record, run_data, step_data
 from app.store.tables import ChampionEventRow, RunRow, StepRow
+from app.store.trials import summarize, write_trials
 
 _FINAL = tuple(s.value for s in FINAL_STATUSES)
 
@@ -199,6 +200,10 @@ class RunStore:
                     mlflow_run_id=step.mlflow_run_id,
                     error=step.error,
                 )
+            if state.trials:
+                written, trials = write_trials(session, run_id, state.trials, _assign)
+                changed |= written
+                changed |= _assign(row, trial_summary=summarize(trials))
             if state.status.is_final and row.ended_at is None:
                 row.ended_at = utcnow()
             promoted = False

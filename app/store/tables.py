@@ -87,6 +87,9 @@ class RunRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: A sweep's trials counted by status, the best one and why trials failed (kept beside the
+    #: run, so a run read never loads its trials).
+    trial_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     steps: Mapped[list[StepRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="StepRow.position", lazy="selectin"
@@ -113,6 +116,28 @@ class StepRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[RunRow] = relationship(back_populates="steps")
+
+
+class TrialRow(Base):
+    """One candidate of a sweep: a step of its own, with what it tried and how it scored."""
+
+    __tablename__ = "trials"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    raw_status: Mapped[str] = mapped_column(String(32))
+    reused: Mapped[bool] = mapped_column(Boolean, default=False)
+    best: Mapped[bool] = mapped_column(Boolean, default=False)
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    objective: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    backend_job_name: Mapped[str | None] = mapped_column(String(255))
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class DataAssetRow(Base):

@@ -31,6 +31,7 @@ OPERATION_IDS = {
     ("get", "/v1/training-runs/{run_id}/artifacts"): "listArtifacts",
     ("get", "/v1/training-runs/{run_id}/artifacts/{path}"): "getArtifact",
     ("get", "/v1/training-runs/{run_id}/logs"): "getRunLogs",
+    ("get", "/v1/training-runs/{run_id}/trials"): "listTrials",
     ("get", "/v1/models"): "listModels",
     ("get", "/v1/models/{name}"): "getModel",
     ("get", "/v1/data-assets"): "listDataAssets",

@@ -83,6 +83,9 @@ def test_defaults_and_choices_agree(step: str, scripts: dict[str, ModuleType]) -
                 assert float(action.default) == float(port["default"]), name
             else:
                 assert action.default == port["default"], name
+        elif port.get("optional"):
+            # Left out of the command when unset: the script must manage without it.
+            assert not action.required and action.default is None, name
         else:
             assert action.required, f"{name} has no default in the YAML, so the script must require it"
         if "enum" in port:
@@ -95,19 +98,36 @@ def test_resolved_command_parses(step: str, scripts: dict[str, ModuleType], tmp_
     data = spec(step)
     values = {"outputs": {n: str(tmp_path / n) for n in data["outputs"]}, "inputs": {}}
     for name, port in data["inputs"].items():
+        if port.get("optional"):
+            continue
         if "default" in port:
             values["inputs"][name] = str(port["default"])
         elif port["type"] == "string":
             values["inputs"][name] = "diabetes-model"
         else:
             values["inputs"][name] = str(tmp_path / name)
-    command = re.sub(
-        r"\$\{\{\s*(inputs|outputs)\.(\w+)\s*\}\}", lambda m: values[m[1]][m[2]], data["command"]
-    )
+    # Optional inputs left unset: their $[[...]] sections drop out, as an engine drops them.
+    command = re.sub(r"\$\[\[.*?\]\]", "", data["command"])
+    command = re.sub(r"\$\{\{\s*(inputs|outputs)\.(\w+)\s*\}\}", lambda m: values[m[1]][m[2]], command)
     args = scripts[step].build_parser().parse_args(shlex.split(command)[2:])
     for name, port in data["inputs"].items():
         if port["type"] in ("number", "integer") and "default" in port:
             assert getattr(args, name) == port["default"]
+
+
+def test_optional_inputs_parse_when_set(scripts: dict[str, ModuleType], tmp_path: Path) -> None:
+    """Each optional section of the train command, kept with a value, still parses."""
+    data = spec("train")
+    optional = re.findall(r"\$\[\[(.*?)\]\]", data["command"])
+    assert {FLAG.search(part)[3] for part in optional} == {  # type: ignore[index]
+        name for name, port in data["inputs"].items() if port.get("optional")
+    }
+    argv = ["--training_data", "d.csv", "--model_output", "m", "--test_data", "t"]
+    for part in optional:
+        name = FLAG.search(part)[3]  # type: ignore[index]
+        value = "0.5" if data["inputs"][name]["type"] == "number" else "7"
+        args = scripts["train"].build_parser().parse_args([*argv, f"--{name}", value])
+        assert float(getattr(args, name)) == float(value)
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -112,6 +112,9 @@ class FakeBackend:
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
         return {step: {"accuracy": 0.9} for step in step_mlflow_run_ids}
 
+    async def params(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, str]]:
+        return {step: {"reg_rate": "0.01", "solver": "lbfgs"} for step in step_mlflow_run_ids}
+
     async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]:
         return self.reader.artifacts(step_mlflow_run_ids)
 

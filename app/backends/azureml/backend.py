@@ -15,9 +15,18 @@ from app.domain.errors import BackendError
 from app.domain.outcome import Outcome
 from app.domain.pipeline import COMPONENTS_DIR, DECISION, REGISTRATION, graph, step_names
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
-from app.domain.state import ArtifactInfo, ModelSummaryInfo, RegisteredModelInfo, RunState, Submitted
+from app.domain.state import (
+    ArtifactInfo,
+    ModelSummaryInfo,
+    RegisteredModelInfo,
+    RunState,
+    Submitted,
+    TrialState,
+)
+from app.domain.steps import StepName
 from app.settings import Settings
 
+from . import sweeps
 from .assets import WorkspaceAssets
 from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
 from .mlflow_reader import MlflowReader, install_credential
@@ -156,9 +165,21 @@ class AzureMLBackend:
     async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
         job = await self._calls.run(f"read job {backend_job_name}", self._ml.jobs.get, backend_job_name)
         if spec.kind == "job":
-            return command_state(job)
+            state = command_state(job)
+            if spec.sweep is not None:  # sweeps: a sweep job's trials are its children
+                state.trials = await self._trials(spec, backend_job_name, sweeps.best_child(job))
+            return state
         children = await self._children(backend_job_name)
-        return pipeline_state(job, children, step_names(spec))
+        state = pipeline_state(job, children, step_names(spec))
+        sweep = next((c for c in children if spec.sweep and c and c.display_name == StepName.TRAIN), None)
+        if sweep is not None:  # sweeps: the sweep node's trials are its children
+            state.trials = await self._trials(spec, str(sweep.name), sweeps.best_child(sweep))
+        return state
+
+    async def _trials(self, spec: RunSpec, sweep_name: str, best: str | None) -> list[TrialState]:
+        assert spec.sweep is not None
+        children = await self._children(sweep_name)
+        return sweeps.trial_states(children, best, total=sweeps.total_trials(spec.sweep))
 
     async def _children(self, backend_job_name: str) -> list[Any]:
         result: list[Any] = await self._calls.run(
@@ -181,10 +202,10 @@ class AzureMLBackend:
         """Nothing is held per run."""
 
     async def _step_runs(self, spec: RunSpec, backend_job_name: str) -> dict[str, str]:
-        if spec.kind == "job":
+        if spec.kind == "job" and spec.sweep is None:
             return {graph(spec)[0].name: backend_job_name}
         state = await self.refresh(spec, backend_job_name)
-        return {s.name: s.mlflow_run_id for s in state.steps if s.mlflow_run_id}
+        return {s.name: s.mlflow_run_id for s in [*state.steps, *state.trials] if s.mlflow_run_id}
 
     # -- MLflow read-back -------------------------------------------------------------------------------
     async def _mlflow(self) -> MlflowReader:
@@ -202,6 +223,9 @@ class AzureMLBackend:
 
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
         return await (await self._mlflow()).metrics(step_mlflow_run_ids)
+
+    async def params(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, str]]:
+        return await sweeps.read_params(await self._mlflow(), step_mlflow_run_ids)  # sweeps: trials' params
 
     async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]:
         return await (await self._mlflow()).artifacts(step_mlflow_run_ids)

@@ -1,5 +1,6 @@
 """Builds the Azure ML job for a RunSpec from the one pipeline graph: a command job for a
-one-step graph, otherwise a ``dsl.pipeline`` with one node per step."""
+one-step graph, otherwise a ``dsl.pipeline`` with one node per step; a sweep node becomes the
+train component's ``.sweep(...)`` (``sweeps.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 from app.domain.errors import BackendError
 from app.domain.pipeline import Binding, FromDataAsset, FromStep, Step, graph
 from app.domain.spec import RunSpec
+
+from . import sweeps
 
 RUN_ID_TAG = "trainctl.run_id"
 KIND_TAG = "trainctl.kind"
@@ -89,11 +92,13 @@ def build_command_job(
     component = components[step.component]
     _declared(component, step)
     inputs = _bind(step, data_input(spec.data_asset.name, spec.data_asset.version), {})
+    if step.sweep is not None:
+        inputs |= sweeps.search_space(step.sweep.options)
     for name, port in (component.inputs or {}).items():
         if name not in inputs and getattr(port, "default", None) is not None:
             inputs[name] = port.default
     outputs = {name: Output(type=port.type) for name, port in (component.outputs or {}).items()}
-    return command(
+    job = command(
         name=job_name_for(spec.run_id),
         display_name=step.name,
         experiment_name=spec.experiment_name,
@@ -108,6 +113,14 @@ def build_command_job(
         identity=_identity(client_id),
         environment_variables=step_environment_variables(spec, client_id),
     )
+    if step.sweep is None:
+        return job
+    # A job with a sweep is a sweep job: the command above is its trial.
+    swept = sweeps.make_sweep(job, step.sweep, spec.compute_for(step.name) or _require_compute(spec))
+    swept.name, swept.display_name = job.name, step.name
+    swept.experiment_name, swept.description, swept.tags = job.experiment_name, job.description, job.tags
+    swept.identity = _identity(client_id)
+    return swept
 
 
 def build_pipeline_job(spec: RunSpec, components: Mapping[str, Any], client_id: str | None) -> Any:
@@ -129,10 +142,16 @@ def build_pipeline_job(spec: RunSpec, components: Mapping[str, Any], client_id: 
     def diabetes_pipeline(training_data):  # type: ignore[no-untyped-def]
         nodes: dict[str, Any] = {}
         for step in steps:
-            node = components[step.component](**_bind(step, training_data, nodes))
+            inputs = _bind(step, training_data, nodes)
+            if step.sweep is not None:
+                inputs |= sweeps.search_space(step.sweep.options)
+            node = components[step.component](**inputs)
+            if step.sweep is not None:  # the best trial's outputs are the node's outputs
+                node = sweeps.make_sweep(node, step.sweep, spec.compute_for(step.name))
             node.name = step.node_key
             node.display_name = step.name
-            node.environment_variables = dict(env_vars)
+            if step.sweep is None:  # a sweep node takes none (its trials run the component as is)
+                node.environment_variables = dict(env_vars)
             if spec.compute_for(step.name):
                 node.compute = spec.compute_for(step.name)
             nodes[step.name] = node

@@ -85,6 +85,7 @@ class LocalBackend:
             max_parallel_steps=self._max_parallel,
             on_change=self._on_change,
             stores_ready=self._stores_ready,
+            read_metrics=self.reader.metrics,
         )
         self._warm_task = asyncio.get_running_loop().create_task(self._prepare(zygote))
 
@@ -204,6 +205,9 @@ class LocalBackend:
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
         return await asyncio.to_thread(self.reader.metrics, step_mlflow_run_ids)
 
+    async def params(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, str]]:
+        return await asyncio.to_thread(self.reader.params, step_mlflow_run_ids)
+
     async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]:
         return await asyncio.to_thread(self.reader.artifacts, step_mlflow_run_ids)
 
@@ -212,7 +216,11 @@ class LocalBackend:
 
     async def logs(self, spec: RunSpec, backend_job_name: str, step: str) -> str:
         folder = self.layout.logs / spec.run_id
-        attempts = sorted(folder.glob(f"{step}.*.log"), key=lambda p: int(p.suffixes[-2][1:]))
+        # Exactly "<step>.<attempt>.log": a trial's log ("<step>.trial-03.1.log") is not its sweep's.
+        attempts = sorted(
+            (p for p in folder.glob(f"{step}.*.log") if p.name[len(step) + 1 : -4].isdigit()),
+            key=lambda p: int(p.suffixes[-2][1:]),
+        )
         if not attempts:
             raise KeyError(step)
         return "\n".join(p.read_text(errors="replace") for p in attempts)

@@ -1,7 +1,8 @@
 """The local engine's scheduler: runs a run's steps in dependency order, independent ones in
 parallel under one global limit, and handles cancel, drain and restart-resume.
 
-Running one step (binding, reuse, its process) is ``stepexec.StepExecutor``'s job.
+Running one step (binding, reuse, its process) is ``stepexec.StepExecutor``'s job; a sweep node
+(many trials, then the best) is ``sweepexec.SweepExecutor``'s.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 
 from app.backends.local.execution import RunExecution
 from app.backends.local.layout import DataLayout
+from app.backends.local.mlflow_reader import MlflowReader
 from app.backends.local.runners import StepRunner
 from app.backends.local.stepcache import StepCache
 from app.backends.local.stepexec import StepExecutor
+from app.backends.local.sweepexec import ReadMetrics, SweepExecutor
 from app.domain.pipeline import COMPONENTS_DIR, Step
 from app.domain.spec import RunSpec
-from app.domain.state import RunState, StepState
+from app.domain.state import RunState, StepState, TrialState
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class LocalEngine:
         max_parallel_steps: int = 2,
         on_change: Callable[[str], None] | None = None,
         stores_ready: asyncio.Event | None = None,
+        read_metrics: ReadMetrics | None = None,
     ) -> None:
         self.layout = layout
         self._runs: dict[str, RunExecution] = {}
@@ -50,6 +54,11 @@ class LocalEngine:
             on_change=self._changed,
             stores_ready=stores_ready,
         )
+        if read_metrics is None:  # straight from MLflow's tables, once a trial has logged them
+            reader = MlflowReader(layout.tracking_uri)
+            reader.store_prepared()
+            read_metrics = reader.metrics
+        self.sweeps = SweepExecutor(self.executor, read_metrics)
 
     @property
     def runner(self) -> StepRunner:
@@ -65,7 +74,16 @@ class LocalEngine:
         """Start (or, after a restart, resume) a run; a second call for a live run is a no-op."""
         if spec.run_id in self._runs:
             return self.state(spec.run_id)
-        state = RunState(raw_status="NotStarted", steps=[StepState(s.name, "NotStarted") for s in steps])
+        state = RunState(
+            raw_status="NotStarted",
+            steps=[StepState(s.name, "NotStarted") for s in steps],
+            trials=[
+                TrialState(t.name, "NotStarted", hyperparameters=dict(t.hyperparameters))
+                for s in steps
+                if s.sweep is not None
+                for t in s.sweep.trials
+            ],
+        )
         execution = RunExecution(spec=spec, steps=steps, state=state)
         self._runs[spec.run_id] = execution
         execution.task = asyncio.get_running_loop().create_task(self._drive(execution))
@@ -76,7 +94,9 @@ class LocalEngine:
 
     def state(self, run_id: str) -> RunState:
         state = self._runs[run_id].state
-        return replace(state, steps=[replace(s) for s in state.steps])
+        return replace(
+            state, steps=[replace(s) for s in state.steps], trials=[replace(t) for t in state.trials]
+        )
 
     def outputs(self, run_id: str, step: str) -> dict[str, Path]:
         return dict(self._runs[run_id].outputs.get(step, {}))
@@ -142,9 +162,8 @@ class LocalEngine:
                 for name, step in list(pending.items()):
                     if step.depends_on.isdisjoint(pending) and step.depends_on.isdisjoint(running):
                         del pending[name]
-                        running[name] = asyncio.get_running_loop().create_task(
-                            self.executor.run(execution, step)
-                        )
+                        work = self.sweeps.run if step.sweep is not None else self.executor.run
+                        running[name] = asyncio.get_running_loop().create_task(work(execution, step))
                 if not running:
                     break
                 done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)

@@ -9,7 +9,7 @@ from pathlib import Path
 from app.backends.local.runners import Handle
 from app.domain.pipeline import Step
 from app.domain.spec import RunSpec
-from app.domain.state import RunState, StepState
+from app.domain.state import RunState, StepState, TrialState
 
 
 @dataclass
@@ -24,4 +24,9 @@ class RunExecution:
     task: asyncio.Task[None] | None = None
 
     def step(self, name: str) -> StepState:
-        return next(s for s in self.state.steps if s.name == name)
+        """A step of the graph, or a sweep's trial (each runs as a step of its own)."""
+        found = next((s for s in self.state.steps if s.name == name), None)
+        return found if found is not None else self.trial(name)
+
+    def trial(self, name: str) -> TrialState:
+        return next(t for t in self.state.trials if t.name == name)

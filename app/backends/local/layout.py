@@ -52,7 +52,10 @@ class DataLayout:
         folder = self.work / run_id
         if not folder.is_dir():
             return 1
-        taken = [int(p.suffix[1:]) for p in folder.glob(f"{step}.*") if p.suffix[1:].isdigit()]
+        # Exactly "<step>.<n>": a sweep's trials ("<step>.trial-03.<n>") are steps of their own.
+        taken = [
+            int(p.suffix[1:]) for p in folder.glob(f"{step}.*") if p.stem == step and p.suffix[1:].isdigit()
+        ]
         return max(taken, default=0) + 1
 
     def step_env(self, experiment: str, run_id: str, step: str, info_path: Path) -> dict[str, str]:

@@ -67,6 +67,15 @@ class MlflowReader:
                 found[step] = {key: math.nan if is_nan else float(value) for key, value, is_nan in rows}
         return found
 
+    def params(self, step_runs: dict[str, str]) -> dict[str, dict[str, str]]:
+        with self._database() as db:
+            return {
+                step: dict(
+                    db.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_id,)).fetchall()
+                )
+                for step, run_id in step_runs.items()
+            }
+
     def _artifact_root(self, run_id: str) -> Path:
         with self._database() as db:
             row = db.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import shutil
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +22,9 @@ from app.backends.local.steplog import last_error_line, read_step_info
 from app.domain.pipeline import FromDataAsset, FromStep, Step
 
 log = logging.getLogger(__name__)
+
+#: Called just before a step's process starts; returns extra environment for it.
+Prepare = Callable[[], Awaitable[dict[str, str]]]
 
 
 def _now() -> datetime:
@@ -47,21 +50,33 @@ class StepExecutor:
         self.draining = False
         self._slots = asyncio.Semaphore(max_parallel_steps)
         self._exclusive: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._changed = on_change
+        self.changed = on_change
         # Steps wait for this before launching: the MLflow database must exist (and be migrated
         # by exactly one process) before any step opens it.
         self._stores_ready = stores_ready
         self._digests = FileDigests()
 
-    async def run(self, execution: RunExecution, step: Step) -> bool | None:
+    async def run(
+        self,
+        execution: RunExecution,
+        step: Step,
+        *,
+        prepare: Prepare | None = None,
+        timeout: float | None = None,
+        reuse: bool = True,
+    ) -> bool | None:
         """True when the step completed, False when it failed or was canceled, None when the
-        engine is shutting down and did not start it."""
+        engine is shutting down and did not start it. ``prepare`` runs just before the step's
+        process starts (not when it is reused) and returns extra environment for it;
+        ``timeout`` kills a step that runs longer."""
         if step.exclusive is None:
-            return await self._run(execution, step)
+            return await self._run(execution, step, prepare, timeout, reuse)
         async with self._exclusive[step.exclusive]:
-            return await self._run(execution, step)
+            return await self._run(execution, step, prepare, timeout, reuse)
 
-    async def _run(self, execution: RunExecution, step: Step) -> bool | None:
+    async def _run(
+        self, execution: RunExecution, step: Step, prepare: Prepare | None, timeout: float | None, reuse: bool
+    ) -> bool | None:
         state = execution.step(step.name)
         if self.draining:
             return None
@@ -72,7 +87,11 @@ class StepExecutor:
         literals, paths = self._bind_inputs(execution, step)
         key = self._reuse_key(component, literals, paths, execution)
 
-        reusable = find_reusable(self.cache, execution.spec, step, component, key, self.layout.mlflow_db)
+        reusable = (
+            find_reusable(self.cache, execution.spec, step, component, key, self.layout.mlflow_db)
+            if reuse
+            else None
+        )
         if reusable is not None:
             entry, reused = reusable
             self._adopt(execution, step, entry, reused=reused)
@@ -86,7 +105,38 @@ class StepExecutor:
             if execution.canceled:
                 state.raw_status = "Canceled"
                 return False
-            return await self._execute(execution, step, component, literals, paths, key)
+            env = await prepare() if prepare is not None else {}
+            return await self._execute(execution, step, component, literals, paths, key, env, timeout)
+
+    async def launch_helper(
+        self, execution: RunExecution, name: str, script: Path, argv: list[str]
+    ) -> tuple[int, Path]:
+        """Run an engine helper script (not a component) the way a step runs: its own process,
+        log and step-info file, killed by cancel. Returns its exit code and its info file."""
+        spec = execution.spec
+        attempt = self.layout.next_attempt(spec.run_id, name)
+        workdir = self.layout.step_dir(spec.run_id, name, attempt)
+        workdir.mkdir(parents=True, exist_ok=True)
+        log_path = self.layout.step_log(spec.run_id, name, attempt)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        info_path = workdir / "step_info.json"
+        process = StepProcess(
+            key=f"{spec.run_id}/{name}/{attempt}",
+            script=script,
+            argv=argv,
+            env=self.layout.step_env(spec.experiment_name, spec.run_id, name, info_path),
+            cwd=self.layout.root,
+            log_path=log_path,
+        )
+        try:
+            handle = await self.runner.launch(process)
+        except RuntimeError:
+            return -1, info_path
+        execution.handles[name] = handle
+        try:
+            return await handle.exited, info_path
+        finally:
+            execution.handles.pop(name, None)
 
     def _bind_inputs(self, execution: RunExecution, step: Step) -> tuple[dict[str, str], dict[str, Path]]:
         literals: dict[str, str] = {}
@@ -137,7 +187,7 @@ class StepExecutor:
         if execution.state.started_at is None:
             execution.state.started_at = now
             execution.state.raw_status = "Running"
-        self._changed(execution)
+        self.changed(execution)
 
     async def _execute(
         self,
@@ -147,6 +197,8 @@ class StepExecutor:
         literals: dict[str, str],
         paths: dict[str, Path],
         key: str,
+        extra_env: dict[str, str],
+        timeout: float | None,
     ) -> bool | None:
         spec, state = execution.spec, execution.step(step.name)
         attempt = self.layout.next_attempt(spec.run_id, step.name)
@@ -170,22 +222,32 @@ class StepExecutor:
             key=f"{spec.run_id}/{step.name}/{attempt}",
             script=component.script,
             argv=argv,
-            env=self.layout.step_env(spec.experiment_name, spec.run_id, step.name, info_path),
+            env={
+                **self.layout.step_env(spec.experiment_name, spec.run_id, step.name, info_path),
+                **extra_env,
+            },
             cwd=self.layout.root,
             log_path=log_path,
         )
-        state.started_at = _now()
+        # A sweep's own step started with its first trial: keep that time.
+        state.started_at = state.started_at or _now()
         state.raw_status = "Running"
         if execution.state.started_at is None:
             execution.state.started_at = state.started_at
         execution.state.raw_status = "Running"
-        self._changed(execution)
+        self.changed(execution)
+        timed_out = False
         try:
             handle = await self.runner.launch(process)
             execution.handles[step.name] = handle
             if execution.canceled:  # canceled while the step was being started
                 handle.kill()
-            code = await handle.exited
+            try:
+                code = await asyncio.wait_for(asyncio.shield(handle.exited), timeout)
+            except TimeoutError:
+                timed_out = True
+                handle.kill()
+                code = await handle.exited
         except RuntimeError as error:
             code = -1
             with log_path.open("a") as out:
@@ -203,7 +265,11 @@ class StepExecutor:
             return False
         if code != 0:
             state.raw_status = "Failed"
-            state.error = last_error_line(log_path) or f"exited with code {code}"
+            state.error = (
+                f"timed out after {timeout:g} s"
+                if timed_out and timeout is not None
+                else last_error_line(log_path) or f"exited with code {code}"
+            )
             return False
         digests = {name: file_digest(path) for name, path in outputs.items()}
         execution.outputs[step.name] = outputs
@@ -225,7 +291,7 @@ class StepExecutor:
         )
         state.raw_status = "Completed"
         state.backend_job_name = spec.run_id
-        self._changed(execution)
+        self.changed(execution)
         return True
 
     def record_champion_left(self, execution: RunExecution) -> None:

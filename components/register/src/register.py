@@ -80,12 +80,28 @@ def lineage_tags(args: argparse.Namespace, decision: dict[str, Any], run_id: str
     tags |= {f"metric.{k}": repr(float(v)) for k, v in decision["candidate_metrics"].items()}
     if rule := decision.get("rule"):
         tags["trainctl.promotion_rule"] = f"{rule['metric']}, min_improvement {rule['min_improvement']}"
-    train_run = (Model.load(str(args.model_input)).metadata or {}).get("trainctl.train_mlflow_run_id")
-    if train_run:
+    metadata = Model.load(str(args.model_input)).metadata or {}
+    if train_run := metadata.get("trainctl.train_mlflow_run_id"):
         tags["trainctl.train_mlflow_run_id"] = str(train_run)
+    tags |= model_lineage(metadata)
     evaluate_info = args.evaluation_output / "mlflow_run.json"
     if evaluate_info.is_file():
         tags["trainctl.evaluate_mlflow_run_id"] = json.loads(evaluate_info.read_text())["mlflow_run_id"]
+    return tags
+
+
+def model_lineage(metadata: dict[str, Any]) -> dict[str, str]:
+    """The family and every hyper-parameter train recorded in the model (models trained before
+    families existed record none)."""
+    tags = {}
+    if family := metadata.get("trainctl.model_type"):
+        tags["model_type"] = str(family)
+    try:
+        values = json.loads(metadata.get("trainctl.hyperparameters") or "{}")
+    except (TypeError, ValueError):
+        values = {}
+    if isinstance(values, dict):
+        tags |= {f"hyperparameter.{k}": str(v) for k, v in values.items() if k != "model_type"}
     return tags
 
 

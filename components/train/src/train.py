@@ -1,5 +1,13 @@
 """Train the diabetes classifier and hand the model plus its held-out rows to the next steps.
 
+Three model families (`--model_type`): logistic regression (the original scripts' `--reg_rate`
+and `--solver`), random forest and gradient boosting; each reads its own hyper-parameters and
+ignores the others', so a sweep's flat search space can hand every trial all of them. The test
+metrics are logged under their plain names (`roc_auc`...): an Azure ML sweep's primary metric
+is one of these names. `--light true` (a sweep trial that is not kept) fits, scores on the test
+rows and logs, and skips what only the kept candidate needs: the plots, the model files, the
+signature and the training-set scores.
+
 Runs unchanged as an Azure ML command component and under trainctl's local engine, which
 calls `main(argv)` in a forked worker: nothing here may do work at import time.
 """
@@ -10,7 +18,9 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -20,7 +30,11 @@ import pandas as pd
 import sklearn
 import skops
 from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.models import infer_signature
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -29,6 +43,7 @@ from sklearn.metrics import (
     accuracy_score,
     f1_score,
     log_loss,
+    precision_recall_fscore_support,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -52,6 +67,20 @@ COLUMNS = (ID_COLUMN, *FEATURES, LABEL)
 SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 # The features are unscaled (as in the original scripts), so sag/saga need many passes.
 MAX_ITER = 1000
+MODEL_TYPES = ("logistic_regression", "random_forest", "gradient_boosting")
+#: Each family's hyper-parameters and the value a left-out flag takes (Azure ML leaves optional
+#: inputs out). The service's defaults (app/domain/spec.py) are pinned to these by a test.
+FAMILY_DEFAULTS: dict[str, dict[str, float | int | str | None]] = {
+    "logistic_regression": {"reg_rate": 0.01, "solver": "lbfgs"},
+    "random_forest": {"n_estimators": 100, "max_depth": None, "min_samples_leaf": 1},
+    "gradient_boosting": {"learning_rate": 0.1, "n_estimators": 100, "max_depth": 3},
+}
+#: What a tree ensemble's skops file holds beyond skops' default trust.
+TREE_TYPES = ["sklearn.tree._tree.Tree"]
+#: Parameters this step logs itself, before the estimator's own (same names, same values).
+LOGGED = frozenset(name for names in FAMILY_DEFAULTS.values() for name in names)
+#: The tag MLflow's UI groups child runs by: a local sweep's trials carry their sweep's run.
+PARENT_TAG = "mlflow.parentRunId"
 
 
 class DataError(Exception):
@@ -65,6 +94,20 @@ def _positive(text: str) -> float:
     return value
 
 
+def _whole(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _boolean(text: str) -> bool:
+    # Azure ML and the local engine write booleans as true/false (in either case).
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"must be true or false, got {text}")
+    return text.lower() == "true"
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 < value < 1:
@@ -75,8 +118,18 @@ def _fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="train.py", description=__doc__)
     parser.add_argument("--training_data", type=Path, required=True, help="CSV file")
+    parser.add_argument("--model_type", choices=MODEL_TYPES, default="logistic_regression")
     parser.add_argument("--reg_rate", type=_positive, default=0.01, help="C = 1 / reg_rate")
     parser.add_argument("--solver", choices=SOLVERS, default="lbfgs")
+    parser.add_argument("--n_estimators", type=_whole, help="random_forest, gradient_boosting (default 100)")
+    parser.add_argument(
+        "--max_depth", type=_whole, help="random_forest (default no limit), gradient_boosting (3)"
+    )
+    parser.add_argument("--min_samples_leaf", type=_whole, help="random_forest (default 1)")
+    parser.add_argument("--learning_rate", type=_positive, help="gradient_boosting (default 0.1)")
+    parser.add_argument(
+        "--light", type=_boolean, default=False, help="a sweep trial: no plots, no model files"
+    )
     parser.add_argument("--test_size", type=_fraction, default=0.3)
     parser.add_argument("--random_seed", type=int, default=0)
     parser.add_argument("--model_output", type=Path, required=True, help="MLflow model folder")
@@ -146,22 +199,80 @@ def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFram
 
 
 def score(y_true: pd.Series, predicted: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    # One pass for precision, recall and f1 (the same values as their three functions): a
+    # sweep scores every trial, and each call re-validates the labels.
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, predicted, average="binary", zero_division=0
+    )
     return {
         "accuracy": float(accuracy_score(y_true, predicted)),
-        "precision": float(precision_score(y_true, predicted, zero_division=0)),
-        "recall": float(recall_score(y_true, predicted, zero_division=0)),
-        "f1": float(f1_score(y_true, predicted, zero_division=0)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
         "roc_auc": float(roc_auc_score(y_true, probability)),
     }
 
 
-def fit(model: LogisticRegression, x: pd.DataFrame, y: pd.Series) -> None:
-    """Fit, logging what `mlflow.sklearn.autolog` logs, minus its cost by default.
+def hyperparameters(args: argparse.Namespace) -> dict[str, float | int | str]:
+    """model_type and its family's hyper-parameters, defaults filled in: what this run trains."""
+    values: dict[str, float | int | str] = {"model_type": args.model_type}
+    for name, default in FAMILY_DEFAULTS[args.model_type].items():
+        value = getattr(args, name)
+        value = default if value is None else value
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def build_model(values: dict[str, float | int | str], seed: int) -> ClassifierMixin:
+    family = values["model_type"]
+    if family == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=int(values["n_estimators"]),
+            max_depth=int(values["max_depth"]) if "max_depth" in values else None,
+            min_samples_leaf=int(values["min_samples_leaf"]),
+            random_state=seed,
+            n_jobs=1,  # parallel steps already share the cores
+        )
+    if family == "gradient_boosting":
+        return GradientBoostingClassifier(
+            learning_rate=float(values["learning_rate"]),
+            n_estimators=int(values["n_estimators"]),
+            max_depth=int(values["max_depth"]),
+            random_state=seed,
+        )
+    return LogisticRegression(
+        C=1 / float(values["reg_rate"]), solver=str(values["solver"]), max_iter=MAX_ITER
+    )
+
+
+@dataclass
+class Record:
+    """What a run logs, written to MLflow in one batch: each write is a database commit, and a
+    sweep's trials (many, in parallel, sharing one store) would otherwise spend most of their
+    time committing."""
+
+    params: dict[str, object] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def write(self, run_id: str) -> None:
+        now = int(time.time() * 1000)
+        MlflowClient().log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in self.metrics.items()],
+            params=[Param(k, str(v)) for k, v in self.params.items()],  # type: ignore[no-untyped-call]
+            tags=[RunTag(k, v) for k, v in self.tags.items()],  # type: ignore[no-untyped-call]
+        )
+
+
+def fit(model: ClassifierMixin, x: pd.DataFrame, y: pd.Series, *, training_scores: bool = True) -> Record:
+    """Fit; return what `mlflow.sklearn.autolog` would log, minus its cost, by default.
 
     Autolog always draws three training-set plots at 175 dpi (about 1 s; no setting turns
-    them off). By default the same params, tags and training metrics are logged directly,
+    them off). By default the same params, tags and training metrics are returned for logging,
     under autolog's names and with its weighted averages; TRAINCTL_SKLEARN_AUTOLOG=true
-    runs the real autolog instead.
+    runs the real autolog instead (which logs them itself).
     """
     if os.environ.get("TRAINCTL_SKLEARN_AUTOLOG", "").lower() in ("1", "true"):
         mlflow.sklearn.autolog(
@@ -176,26 +287,28 @@ def fit(model: LogisticRegression, x: pd.DataFrame, y: pd.Series) -> None:
             model.fit(x, y)
         finally:
             mlflow.sklearn.autolog(disable=True)
-        return
+        return Record()
     model.fit(x, y)
-    mlflow.log_params(model.get_params(deep=True))
     kind = type(model)
-    mlflow.set_tags(
-        {"estimator_name": kind.__name__, "estimator_class": f"{kind.__module__}.{kind.__name__}"}
+    record = Record(
+        # Under autolog's names; keys this step logs itself (e.g. solver) keep its value.
+        params={k: v for k, v in model.get_params(deep=True).items() if k not in LOGGED},
+        tags={"estimator_name": kind.__name__, "estimator_class": f"{kind.__module__}.{kind.__name__}"},
     )
+    if not training_scores:  # a light trial: ranked by its test scores, it skips these
+        return record
     predicted, probability = model.predict(x), model.predict_proba(x)
     averaged = {"average": "weighted", "zero_division": 0}
-    mlflow.log_metrics(
-        {
-            "training_precision_score": float(precision_score(y, predicted, **averaged)),
-            "training_recall_score": float(recall_score(y, predicted, **averaged)),
-            "training_f1_score": float(f1_score(y, predicted, **averaged)),
-            "training_accuracy_score": float(accuracy_score(y, predicted)),
-            "training_log_loss": float(log_loss(y, probability)),
-            "training_roc_auc": float(roc_auc_score(y, probability[:, 1])),
-            "training_score": float(model.score(x, y)),
-        }
-    )
+    record.metrics = {
+        "training_precision_score": float(precision_score(y, predicted, **averaged)),
+        "training_recall_score": float(recall_score(y, predicted, **averaged)),
+        "training_f1_score": float(f1_score(y, predicted, **averaged)),
+        "training_accuracy_score": float(accuracy_score(y, predicted)),
+        "training_log_loss": float(log_loss(y, probability)),
+        "training_roc_auc": float(roc_auc_score(y, probability[:, 1])),
+        "training_score": float(model.score(x, y)),
+    }
+    return record
 
 
 def log_plots(y_true: pd.Series, predicted: np.ndarray, probability: np.ndarray) -> None:
@@ -220,13 +333,55 @@ def trainctl_tags(step: str) -> dict[str, str]:
 
 
 def run_name(step: str) -> str | None:
-    # A run handed over through MLFLOW_RUN_ID (Azure ML, or the engine) keeps its own name.
-    return None if os.environ.get("MLFLOW_RUN_ID") else step
+    # A run handed over through MLFLOW_RUN_ID (Azure ML, or the engine) keeps its own name; a
+    # local sweep's trial is named after its step (train-model.trial-03) under its sweep's run.
+    if os.environ.get("MLFLOW_RUN_ID"):
+        return None
+    if os.environ.get("TRAINCTL_PARENT_RUN_ID"):
+        return os.environ.get("TRAINCTL_STEP", step)
+    return step
+
+
+def parent_tags() -> dict[str, str]:
+    parent = os.environ.get("TRAINCTL_PARENT_RUN_ID")
+    return {PARENT_TAG: parent} if parent else {}
 
 
 def write_step_info(info: dict[str, str]) -> None:
     if target := os.environ.get("TRAINCTL_STEP_INFO"):
         Path(target).write_text(json.dumps(info))
+
+
+def keep(
+    args: argparse.Namespace,
+    run_id: str,
+    model: ClassifierMixin,
+    values: dict[str, float | int | str],
+    test: pd.DataFrame,
+    x_test: pd.DataFrame,
+    predicted: np.ndarray,
+    probability: np.ndarray,
+) -> None:
+    """What only a candidate that goes on needs: plots, its held-out rows and the model."""
+    y_test = test[LABEL]
+    log_plots(y_test, predicted, probability)
+    args.test_data.mkdir(parents=True, exist_ok=True)
+    test.to_csv(args.test_data / "test.csv", index=False)
+    mlflow.sklearn.save_model(
+        model,
+        str(args.model_output),
+        signature=infer_signature(x_test.head(50), predicted[:50]),
+        # Explicit requirements: inferring them costs seconds (a subprocess).
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+        # skops refuses to load tree nodes unless told they are trusted: these models are our own.
+        skops_trusted_types=TREE_TYPES if values["model_type"] != "logistic_regression" else None,
+        # Register tags the version's lineage with these (the family and every hyper-parameter).
+        metadata={
+            "trainctl.train_mlflow_run_id": run_id,
+            "trainctl.model_type": str(values["model_type"]),
+            "trainctl.hyperparameters": json.dumps(values, sort_keys=True),
+        },
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,38 +395,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     x_train, y_train = train[list(FEATURES)].astype(np.float64), train[LABEL]
     x_test, y_test = test[list(FEATURES)].astype(np.float64), test[LABEL]
     step_info: dict[str, str] = {}
+    values = hyperparameters(args)
     try:
         # Eight features: BLAS threads would only spin and contend with parallel steps.
-        with threadpool_limits(limits=1), mlflow.start_run(run_name=run_name("train")) as run:
+        with (
+            threadpool_limits(limits=1),
+            mlflow.start_run(
+                run_name=run_name("train"), tags={**parent_tags(), **trainctl_tags("train")}
+            ) as run,
+        ):
             step_info = {"mlflow_run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
-            mlflow.set_tags(trainctl_tags("train"))
-            mlflow.log_params(
-                {
-                    "reg_rate": args.reg_rate,
-                    "solver": args.solver,
-                    "test_size": args.test_size,
-                    "random_seed": args.random_seed,
-                    "training_rows": len(train),
-                    "test_rows": len(test),
-                }
-            )
-            model = LogisticRegression(C=1 / args.reg_rate, solver=args.solver, max_iter=MAX_ITER)
-            fit(model, x_train, y_train)
+            model = build_model(values, args.random_seed)
+            record = fit(model, x_train, y_train, training_scores=not args.light)
+            record.params |= {
+                **values,
+                "test_size": args.test_size,
+                "random_seed": args.random_seed,
+                "training_rows": len(train),
+                "test_rows": len(test),
+            }
             predicted = model.predict(x_test)
             probability = model.predict_proba(x_test)[:, 1]
-            mlflow.log_metrics(score(y_test, predicted, probability))
-            log_plots(y_test, predicted, probability)
-
-            args.test_data.mkdir(parents=True, exist_ok=True)
-            test.to_csv(args.test_data / "test.csv", index=False)
-            mlflow.sklearn.save_model(
-                model,
-                str(args.model_output),
-                signature=infer_signature(x_test.head(50), predicted[:50]),
-                # Explicit requirements: inferring them costs seconds (a subprocess).
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
-                metadata={"trainctl.train_mlflow_run_id": run.info.run_id},
-            )
+            record.metrics |= score(y_test, predicted, probability)
+            record.write(run.info.run_id)
+            if not args.light:
+                keep(args, run.info.run_id, model, values, test, x_test, predicted, probability)
     finally:
         if step_info:
             write_step_info(step_info)

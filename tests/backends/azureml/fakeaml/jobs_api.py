@@ -36,6 +36,9 @@ class JobsApi:
             name = parts[0]
             if method == "GET":
                 job = self.ws.jobs.get(name)
+                # sweeps: a pipeline's sweep node is a job of its own (fakeaml/sweeps.py)
+                if job is None and (sweep := self.ws.sweeps.get(name)) is not None:
+                    return Reply.json(200, sweep.arm_body(self.ws.scope, self.ws.clock.now()))
                 if job is None:
                     return Reply.error(404, "UserError", f"Job {name} was not found.")
                 return Reply.json(200, self._job_body(job))
@@ -81,6 +84,7 @@ class JobsApi:
                 payload, set(self.ws.failing_steps), lambda display: self.ws.child_namer(name, display)
             )
         self.ws.jobs[name] = job
+        self.ws.sweeps.created(job)  # sweeps: its trials (fakeaml/sweeps.py)
         return Reply.json(201, self._job_body(job))
 
     def _invalid_job(self, props: dict[str, Any]) -> str | None:
@@ -126,6 +130,8 @@ class JobsApi:
             props["properties"]["StartTimeUtc"] = iso(started)
         if ended:
             props["properties"]["EndTimeUtc"] = iso(ended)
+        if (sweep := self.ws.sweeps.get(job.name)) is not None:  # sweeps: best_child_run_id
+            props["properties"].update(sweep.properties(now))
         return {
             "id": f"{self.ws.scope}/jobs/{job.name}",
             "name": job.name,

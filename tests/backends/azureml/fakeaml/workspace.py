@@ -19,6 +19,7 @@ from .blobs import BlobStore
 from .clock import FakeClock
 from .jobs import FakeJob, child_runs, iso
 from .jobs_api import VERSIONED_KINDS, JobsApi
+from .sweeps import SweepRegistry
 from .transport import FakeTransport, Reply
 
 ARM_HOST = "management.azure.com"
@@ -55,6 +56,10 @@ class FakeWorkspace:
         self.storage = BlobStore(self._missing)
         self.jobs_api = JobsApi(self)
         self.failing_steps: set[str] = set()  # display names that fail in pipelines created next
+        # sweeps (fakeaml/sweeps.py): trials that fail, and the best one, in sweeps created next
+        self.sweeps = SweepRegistry(self)
+        self.failing_trials: set[int] = set()
+        self.best_trial: int | None = None
         self.fail_command_jobs = False
         self.child_namer: Callable[[str, str], str] = lambda parent, display: str(uuid.uuid4())
         self.unrouted: list[str] = []
@@ -330,9 +335,12 @@ class FakeWorkspace:
         children = re.fullmatch(rf"/history/v1\.0{re.escape(self.scope)}/runs/([^/]+)/children", path, re.I)
         if children and method == "GET":
             job = self.jobs.get(children.group(1))
-            if job is None:
+            sweep = self.sweeps.get(children.group(1))  # sweeps: a sweep's children are its trials
+            if job is None and sweep is None:
                 return Reply.error(404, "UserError", f"Run {children.group(1)} was not found.")
-            return Reply.json(
-                200, {"value": child_runs(job, self.clock.now()), "continuationToken": None, "nextLink": None}
+            now = self.clock.now()
+            runs = (
+                sweep.children(now) if sweep is not None else self.sweeps.decorate(child_runs(job, now), now)
             )
+            return Reply.json(200, {"value": runs, "continuationToken": None, "nextLink": None})
         return self._missing(method, self.api_host + path)
