@@ -18,17 +18,14 @@ import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from backendkit import CLIENT_ID, COMPONENTS, make_settings, make_spec
 from fakeaml import FakeClock, FakeCredential, FakeWorkspace
 from fakeaml.blob_routing import route_blob_clients
 from fakeaml.mlflow_server import MlflowServer, Registry, StartingServer, seed_registry
 
 from app.backends.azureml import AzureMLBackend
-from app.backends.base import DataAssetRef, RunSpec
+from app.backends.base import RunSpec
 from app.settings import Settings
-
-REPO = Path(__file__).resolve().parents[2]
-COMPONENTS = REPO / "components"
-CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 
 
 def _is_loopback(host: Any) -> bool:
@@ -132,21 +129,6 @@ def credential() -> FakeCredential:
     return FakeCredential(CLIENT_ID)
 
 
-def make_settings(workspace: FakeWorkspace, data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "AZUREML_ARM_SUBSCRIPTION": workspace.subscription,
-        "AZUREML_ARM_RESOURCEGROUP": workspace.resource_group,
-        "AZUREML_ARM_WORKSPACE_NAME": workspace.name,
-        "MANAGED_IDENTITY_CLIENT_ID": CLIENT_ID,
-        "data_dir": data_dir,
-        # generous: the first pipeline build validates schemas, slow on a loaded 2-core box
-        "azure_call_timeout_seconds": 30.0,
-        "preflight_timeout_seconds": 5.0,
-    }
-    values.update(overrides)
-    return Settings.model_validate(values)
-
-
 @pytest.fixture
 def settings_factory(workspace: FakeWorkspace, tmp_path: Path) -> Callable[..., Settings]:
     """Settings for the fake workspace; keyword overrides use the env-var names for Azure."""
@@ -192,23 +174,6 @@ def backend_factory(
 @pytest.fixture
 def backend(backend_factory: Callable[..., AzureMLBackend], settings: Settings) -> AzureMLBackend:
     return backend_factory(settings)
-
-
-def make_spec(kind: str = "pipeline", run_id: str = "run-0001", **overrides: Any) -> RunSpec:
-    values: dict[str, Any] = {
-        "run_id": run_id,
-        "kind": kind,
-        "experiment_name": "diabetes-training",
-        "model_name": "diabetes-classifier",
-        "data_asset": DataAssetRef("diabetes-diagnostics", "latest"),
-        "reg_rate": 0.05,
-        "solver": "liblinear",
-        "compute": "cpu-cluster",
-        "environment": "diabetes-classify@latest",
-        "tags": {"team": "ml"},
-    }
-    values.update(overrides)
-    return RunSpec(**values)
 
 
 @pytest.fixture

@@ -33,9 +33,14 @@ class Recorded:
     query: dict[str, str]
     body: bytes
     status: int
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+    def response_json(self) -> Any:
+        return json.loads(self.response_body) if self.response_body else None
 
 
 @dataclass
@@ -169,7 +174,7 @@ class FakeTransport(RequestsTransport):
         if fault is not None and fault.delay_seconds:
             if read_timeout is not None and fault.delay_seconds > read_timeout:
                 time.sleep(read_timeout)
-                self._record(method, request.url or "", host, path, query, body, 0)
+                self._record(method, request.url or "", host, path, query, body, Reply(0))
                 raise requests.exceptions.ReadTimeout(f"fake: no answer within {read_timeout}s")
             time.sleep(fault.delay_seconds)
         if fault is not None and fault.status is not None and not fault.after_processing:
@@ -178,7 +183,7 @@ class FakeTransport(RequestsTransport):
             reply = self._handler(method, host, path, query, body, request.headers)
             if fault is not None and fault.status is not None:
                 reply = _fault_reply(fault)
-        self._record(method, request.url or "", host, path, query, body, reply.status)
+        self._record(method, request.url or "", host, path, query, body, reply)
         return reply
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -190,18 +195,23 @@ class FakeTransport(RequestsTransport):
         return None
 
     def _record(
-        self, method: str, url: str, host: str, path: str, query: dict[str, str], body: bytes, status: int
+        self, method: str, url: str, host: str, path: str, query: dict[str, str], body: bytes, reply: Reply
     ) -> None:
+        recorded = Recorded(
+            method, url, host, path, query, body, reply.status, dict(reply.headers), reply.body
+        )
         with self._lock:
-            self.log.append(Recorded(method, url, host, path, query, body, status))
+            self.log.append(recorded)
 
 
 def _fault_reply(fault: Fault) -> Reply:
-    headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+    from .arm import error  # arm builds on Reply
+
     status = fault.status or 500
     code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
-    reply = Reply.error(status, code, f"fake: injected {status}")
-    reply.headers.update(headers)
+    reply = error(status, code, f"fake: injected {status}")
+    if fault.retry_after:
+        reply.headers["Retry-After"] = fault.retry_after
     return reply
 
 
