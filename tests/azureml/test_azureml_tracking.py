@@ -3,6 +3,7 @@ fake clock, a failing step, and cancel."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +11,7 @@ from fakeaml import STEP_SECONDS, FakeClock, FakeWorkspace
 
 from app.backends.azureml import AzureMLBackend
 from app.backends.base import PIPELINE_STEPS, RunSpec, RunStatus, normalize_status
+from app.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -157,10 +159,6 @@ async def test_a_failed_step_fails_the_run_and_the_rest_never_start(
     assert state.steps[1].error is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: cancel waits on the long-running operation; without Retry-After ARM polls after 30 s",
-)
 async def test_cancel_goes_through_begin_cancel(
     backend: AzureMLBackend, workspace: FakeWorkspace, clock: FakeClock, spec_factory: Callable[..., RunSpec]
 ) -> None:
@@ -186,6 +184,32 @@ async def test_cancel_goes_through_begin_cancel(
     # cancelling a finished run again is harmless
     await backend.cancel(spec, submitted.backend_job_name)
     assert (await backend.refresh(spec, submitted.backend_job_name)).raw_status == "Canceled"
+
+
+async def test_cancel_answers_once_azure_accepted_it(
+    backend_factory: Callable[..., AzureMLBackend],
+    settings: Settings,
+    workspace: FakeWorkspace,
+    clock: FakeClock,
+    spec_factory: Callable[..., RunSpec],
+) -> None:
+    """The cancel LRO has no Retry-After: waiting on it means ARM's 30 s polling interval,
+    past the call limit. The accepted POST is the answer; polls report the rest."""
+    backend = backend_factory(settings.model_copy(update={"azure_call_timeout_seconds": 5.0}))
+    spec = spec_factory("job", run_id="cancel-fast")
+    submitted = await backend.submit(spec)
+    clock.advance(40)
+
+    with workspace.transport.recording() as calls:
+        started = time.monotonic()
+        await backend.cancel(spec, submitted.backend_job_name)
+        took = time.monotonic() - started
+
+    assert took < 2
+    assert [(c.method, c.path.rsplit("/", 1)[-1], c.status) for c in calls] == [("POST", "cancel", 202)]
+    assert (await backend.refresh(spec, submitted.backend_job_name)).raw_status == "CancelRequested"
+    clock.advance(10)
+    assert (await backend.refresh(spec, submitted.backend_job_name)).status is RunStatus.CANCELED
 
 
 @pytest.mark.xfail(

@@ -165,8 +165,16 @@ class AzureMLBackend:
         return result
 
     async def cancel(self, spec: RunSpec, backend_job_name: str) -> None:
+        """Done once Azure ML has accepted the cancel (202).
+
+        The cancel is a long-running operation whose 202 carries a Location and no
+        Retry-After, so azure-core's ARM polling would sleep its 30 s default before looking
+        again: past the call limit, and a thread held meanwhile. Nothing waits for it here;
+        the reconciler sees CancelRequested, then Canceled, on its next polls.
+        """
+
         def cancel() -> None:
-            self._ml.jobs.begin_cancel(backend_job_name).result()
+            self._ml.jobs.begin_cancel(backend_job_name, polling=False)
 
         await self._calls.run(f"cancel job {backend_job_name}", cancel)
 
