@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from fakeaml import STEP_SECONDS, FakeClock, FakeWorkspace
 
 from app.backends.azureml import AzureMLBackend
+from app.backends.azureml.tracking import parse_time
 from app.backends.base import PIPELINE_STEPS, RunSpec, RunStatus, normalize_status
 from app.settings import Settings
 
@@ -156,7 +158,10 @@ async def test_a_failed_step_fails_the_run_and_the_rest_never_start(
     ]
     assert state.error is not None
     assert "evaluate-model" in state.error
+    # the step run's own error, not a pointer to Studio
     assert state.steps[1].error is not None
+    assert "exited with status code 1" in state.steps[1].error
+    assert "exited with status code 1" in state.error
 
 
 async def test_cancel_goes_through_begin_cancel(
@@ -212,9 +217,6 @@ async def test_cancel_answers_once_azure_accepted_it(
     assert (await backend.refresh(spec, submitted.backend_job_name)).status is RunStatus.CANCELED
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect: a command job's times are read from fields the ARM job does not have"
-)
 async def test_command_job_progress_and_times(
     backend: AzureMLBackend, clock: FakeClock, spec_factory: Callable[..., RunSpec]
 ) -> None:
@@ -242,11 +244,45 @@ async def test_what_a_poll_costs(
         await backend.refresh(spec, submitted.backend_job_name)
 
     print(f"\nrequests per pipeline poll: first={len(first)} later={len(later)}")
-    # jobs.get, then jobs.list(parent_job_name=...), which reads the parent again and lists
-    # its children from run history (the first call also discovers the run-history URL)
+    # jobs.get, then the run history children (the first poll also reads the workspace and
+    # its discovery document to find run history)
     assert [(r.method, r.host.split(".")[0]) for r in later] == [
-        ("GET", "management"),
         ("GET", "management"),
         ("GET", workspace.location),
     ]
+    assert len(first) == 4
     assert all(r.method == "GET" for r in first)
+
+
+async def test_a_step_started_when_it_ran_not_when_it_was_created(
+    backend: AzureMLBackend, workspace: FakeWorkspace, clock: FakeClock, spec_factory: Callable[..., RunSpec]
+) -> None:
+    """A step's run is created when the pipeline reaches it; queueing, preparation and the
+    environment's image build come before it runs. Its start is startTimeUtc."""
+    workspace.image_build_seconds = 60  # the first step also waits for the image
+    spec = spec_factory("pipeline", run_id="late-start")
+    submitted = await backend.submit(spec)
+    created = workspace.job(submitted.backend_job_name).created
+    clock.advance(4 * STEP_SECONDS)
+
+    state = await backend.refresh(spec, submitted.backend_job_name)
+
+    url = f"https://{workspace.api_host}/history/v1.0{workspace.scope}/runs/{submitted.backend_job_name}/children"
+    runs = {
+        r["displayName"]: r
+        for r in workspace.transport.session.get(url, params={"api-version": "v1.0"}).json()["value"]
+    }
+    for step in state.steps:
+        run = runs[step.name]
+        assert step.started_at == parse_time(run["startTimeUtc"]), step.name
+        assert step.ended_at == parse_time(run["endTimeUtc"]), step.name
+        assert step.started_at is not None
+        created_at = parse_time(run["createdUtc"])
+        assert created_at is not None
+        assert step.started_at > created_at, step.name
+    train = state.steps[0]
+    assert train.started_at is not None
+    assert (train.started_at - created).total_seconds() == 2 + 30 + 60  # pipeline start, queue+prep, build
+    assert state.started_at == created + timedelta(
+        seconds=2
+    )  # the Execution stage, from azureml.pipelines.stages

@@ -30,8 +30,9 @@ from .assets import EVALUATE, REGISTER, TRAIN, WorkspaceAssets
 from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
 from .mlflow_reader import MlflowReader, install_credential
 from .preflight import identity_label, preflight
+from .runhistory import child_runs, job_run
 from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, job_name_for
-from .tracking import command_state, pipeline_state, raw_status, studio_url
+from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status, studio_url
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +152,17 @@ class AzureMLBackend:
 
     # -- tracking ------------------------------------------------------------------------------------
     async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
-        job = await self._calls.run(f"read job {backend_job_name}", self._ml.jobs.get, backend_job_name)
+        """The job from ARM; its steps (or a command job's own run) from run history, which
+        alone has their start and end times and errors (see runhistory.py)."""
+        name = backend_job_name
+        job = await self._calls.run(f"read job {name}", self._ml.jobs.get, name)
         if spec.kind == "job":
-            return command_state(job)
-        children = await self._children(backend_job_name)
-        return pipeline_state(job, children)
-
-    async def _children(self, backend_job_name: str) -> list[Any]:
-        result: list[Any] = await self._calls.run(
-            f"list steps of {backend_job_name}",
-            lambda: list(self._ml.jobs.list(parent_job_name=backend_job_name)),
-        )
-        return result
+            run = None
+            if raw_status(job.status) not in WAITING_RAW:
+                run = await self._calls.run(f"read run of {name}", job_run, self._ml, name)
+            return command_state(job, run)
+        runs = await self._calls.run(f"list steps of {name}", child_runs, self._ml, name)
+        return pipeline_state(job, runs)
 
     async def cancel(self, spec: RunSpec, backend_job_name: str) -> None:
         """Done once Azure ML has accepted the cancel (202).
