@@ -286,3 +286,44 @@ async def test_a_step_started_when_it_ran_not_when_it_was_created(
     assert state.started_at == created + timedelta(
         seconds=2
     )  # the Execution stage, from azureml.pipelines.stages
+
+
+async def test_a_reused_step_is_reported_and_points_at_the_run_that_did_the_work(
+    backend: AzureMLBackend, workspace: FakeWorkspace, clock: FakeClock, spec_factory: Callable[..., RunSpec]
+) -> None:
+    workspace.child_namer = lambda parent, display: f"{parent}-{display}"
+    first = await backend.submit(spec_factory("pipeline", run_id="original"))
+    clock.advance(4 * STEP_SECONDS)
+    workspace.resubmit(first.backend_job_name, "again")  # the same pipeline, unchanged
+    clock.advance(4 * STEP_SECONDS)
+
+    state = await backend.refresh(spec_factory("pipeline", run_id="again"), "again")
+
+    train, evaluate, register = state.steps
+    assert train.reused is True
+    assert train.raw_status == "Completed"
+    assert train.backend_job_name == "again-train-model"  # the reused child itself
+    # metrics, artifacts and logs live with the run that did the work
+    assert train.mlflow_run_id == "trainctl-original-train-model"
+    # evaluate and register read the champion: not deterministic, never reused
+    assert (evaluate.reused, register.reused) == (False, False)
+    assert evaluate.mlflow_run_id == "again-evaluate-model"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="submit.py (the lead's) passes TRAINCTL_RUN_ID as a node environment variable, which is "
+    "part of Azure ML's reuse key: no resubmission through the backend is ever reused",
+)
+async def test_an_unchanged_submission_reuses_its_train_step(
+    backend: AzureMLBackend, clock: FakeClock, spec_factory: Callable[..., RunSpec]
+) -> None:
+    await backend.submit(spec_factory("pipeline", run_id="monday"))
+    clock.advance(4 * STEP_SECONDS)
+    spec = spec_factory("pipeline", run_id="tuesday")
+    submitted = await backend.submit(spec)
+    clock.advance(STEP_SECONDS)
+
+    state = await backend.refresh(spec, submitted.backend_job_name)
+
+    assert state.steps[0].reused

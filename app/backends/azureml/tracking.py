@@ -9,6 +9,11 @@ of the real service (`../shared/azure-recordings`):
 - a pipeline's ARM job carries no times while it runs; once it ends, the property
   `azureml.pipelines.stages` holds the Execution stage's start and end;
 - a command job's ARM document has no times at all: they come from its own run.
+
+A step Azure ML reused did no work of its own: its run's properties say so
+(`azureml.isreused: "true"`) and name the run that did (`azureml.reusedrunid`, plus the
+node, pipeline and pipeline run). The step is reported `reused`, and its MLflow run, where
+the metrics, plots and logs are, is that original run.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ FINAL_RAW = {"Completed", "Failed", "Canceled"}
 # Not started yet: their runs have no start time to read.
 WAITING_RAW = {"NotStarted", "Queued", "Preparing", "Provisioning"}
 STAGES_PROPERTY = "azureml.pipelines.stages"
+REUSED_PROPERTY = "azureml.isreused"
+REUSED_RUN_PROPERTY = "azureml.reusedrunid"
 _MESSAGE_LIMIT = 300
 
 
@@ -104,14 +111,18 @@ def step_from_run(run: Mapping[str, Any], parent_name: str, parent_url: str | No
     properties = run.get("properties") or {}
     run_id = str(run.get("runId") or run.get("name") or "")
     name = str(run.get("displayName") or properties.get("azureml.nodeid") or run_id)
+    reused = str(properties.get(REUSED_PROPERTY, "")).lower() == "true"
+    original = str(properties.get(REUSED_RUN_PROPERTY) or "") if reused else ""
     step = StepState(
         name=name,
         raw_status=status,
         started_at=parse_time(run.get("startTimeUtc")),
         ended_at=parse_time(run.get("endTimeUtc")),
+        reused=reused,
         backend_job_name=run_id,
         studio_url=child_studio_url(parent_url, parent_name, run_id),
-        mlflow_run_id=run_id,  # an Azure ML job's MLflow run id is its name
+        # an Azure ML job's MLflow run id is its name; a reused step's is the original's
+        mlflow_run_id=original or run_id,
     )
     if status == "Failed":
         step.error = _step_error(name, run)
