@@ -21,11 +21,19 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from backendkit import CLIENT_ID, COMPONENTS, make_settings, make_spec
 from fakeaml import FakeClock, FakeCredential, FakeWorkspace
 from fakeaml.blob_routing import route_blob_clients
+from fakeaml.endpoints import SilentEndpoint
 from fakeaml.mlflow_server import MlflowServer, Registry, StartingServer, seed_registry
 
 from app.backends.azureml import AzureMLBackend
 from app.backends.base import RunSpec
 from app.settings import Settings
+
+MLFLOW_HTTP_VARIABLES = (
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "AZUREML_HTTP_REQUEST_TIMEOUT",
+)
 
 
 def _is_loopback(host: Any) -> bool:
@@ -74,6 +82,12 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     # Keep identity libraries from finding a real endpoint through the environment.
     for var in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "AZURE_CLIENT_ID"):
         monkeypatch.delenv(var, raising=False)
+    # The backend bounds MLflow's HTTP client through its environment variables: whatever a
+    # test's backend set is undone after it (setenv first, so an absent one is restored absent).
+    for var in MLFLOW_HTTP_VARIABLES:
+        monkeypatch.setenv(var, os.environ.get(var, "0"))
+        if var not in os.environ or os.environ[var] == "0":
+            monkeypatch.delenv(var)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -169,6 +183,8 @@ def backend_factory(
     yield make
     for backend in made:
         backend._calls.close()
+        if backend._reader is not None:
+            backend._reader.close()
 
 
 @pytest.fixture
@@ -179,6 +195,14 @@ def backend(backend_factory: Callable[..., AzureMLBackend], settings: Settings) 
 @pytest.fixture
 def spec_factory() -> Callable[..., RunSpec]:
     return make_spec
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[SilentEndpoint]:
+    """A loopback port that accepts connections and never answers."""
+    endpoint = SilentEndpoint()
+    yield endpoint
+    endpoint.close()
 
 
 @pytest.fixture

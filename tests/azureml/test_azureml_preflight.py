@@ -3,15 +3,14 @@ the identity endpoint accepts a connection and never answers."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from fakeaml import FakeCredential, FakeWorkspace
+from fakeaml.endpoints import SilentEndpoint
 
 from app.backends.azureml import AzureMLBackend, preflight
 from app.backends.azureml.client import build_credential
@@ -21,44 +20,6 @@ pytestmark = pytest.mark.anyio
 
 LIMIT = 5.0
 T = TypeVar("T")
-
-
-class SilentEndpoint:
-    """Accepts TCP connections on loopback and never answers: the identity endpoint that
-    made ManagedIdentityCredential hang for minutes (DESIGN 6)."""
-
-    def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._server.getsockname()[1])
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        self._server.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._held.append(connection)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        for connection in self._held:
-            connection.close()
-        self._server.close()
-
-
-@pytest.fixture
-def silent_endpoint() -> Iterator[SilentEndpoint]:
-    endpoint = SilentEndpoint()
-    yield endpoint
-    endpoint.close()
 
 
 async def _timed(coro: Awaitable[T]) -> tuple[T, float]:

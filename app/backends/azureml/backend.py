@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -63,6 +64,7 @@ class AzureMLBackend:
         self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir)
         self._tracking_uri = mlflow_tracking_uri
         self._reader: MlflowReader | None = None
+        self._reader_lock = asyncio.Lock()
         self._ready: tuple[float, ReadyReport] | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -73,6 +75,8 @@ class AzureMLBackend:
     async def close(self, grace_seconds: float = 0.0) -> None:
         """Azure jobs keep running without us; only local resources are released."""
         self._calls.close()
+        if self._reader is not None:
+            self._reader.close()
         if self._own_transport is not None:
             self._own_transport.close()
 
@@ -186,17 +190,19 @@ class AzureMLBackend:
 
     # -- MLflow read-back -------------------------------------------------------------------------------
     async def _mlflow(self) -> MlflowReader:
-        if self._reader is None:
-            uri = self._tracking_uri
-            if uri is None:
-                workspace = await self._calls.run(
-                    "read workspace", self._ml.workspaces.get, self.settings.azureml_workspace
-                )
-                uri = str(workspace.mlflow_tracking_uri)
-            install_credential(uri, self.credential)
-            cache = self.settings.resolved_data_dir / "azureml" / "artifacts"
-            self._reader = MlflowReader(uri, self._calls, cache)
-        return self._reader
+        """The reader, built once; its own worker pool keeps MLflow from starving Azure calls."""
+        async with self._reader_lock:
+            if self._reader is None:
+                uri = self._tracking_uri
+                if uri is None:
+                    workspace = await self._calls.run(
+                        "read workspace", self._ml.workspaces.get, self.settings.azureml_workspace
+                    )
+                    uri = str(workspace.mlflow_tracking_uri)
+                install_credential(uri, self.credential)
+                cache = self.settings.resolved_data_dir / "azureml" / "artifacts"
+                self._reader = MlflowReader(uri, self.settings.azure_call_timeout_seconds, cache)
+            return self._reader
 
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
         return await (await self._mlflow()).metrics(step_mlflow_run_ids)

@@ -193,11 +193,9 @@ class AzureCalls:
     to finish on its own, bounded by the transport's read timeout.
     """
 
-    def __init__(self, timeout_seconds: float, max_workers: int = 8) -> None:
+    def __init__(self, timeout_seconds: float, max_workers: int = 8, name: str = "azureml") -> None:
         self.timeout_seconds = timeout_seconds
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="azureml"
-        )
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
 
     async def run(
         self, what: str, func: Callable[..., T], *args: Any, limit_seconds: float | None = None, **kwargs: Any
