@@ -38,6 +38,10 @@ from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status, st
 log = logging.getLogger(__name__)
 
 READY_CACHE_SECONDS = 15.0
+# A ready service stays ready through this many pre-flights that failed only for the token:
+# one slow token refresh (the identity endpoint took longer than the pre-flight allows) must
+# not take the service out of its load balancer; a token that stays unavailable does.
+TOKEN_MISSES_TOLERATED = 1
 
 
 def default_components_dir() -> Path:
@@ -66,6 +70,7 @@ class AzureMLBackend:
         self._reader: MlflowReader | None = None
         self._reader_lock = asyncio.Lock()
         self._ready: tuple[float, ReadyReport] | None = None
+        self._token_misses = 0
 
     # -- life cycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -98,6 +103,15 @@ class AzureMLBackend:
         if self._ready is not None and now - self._ready[0] < READY_CACHE_SECONDS:
             return self._ready[1]
         report = await preflight(self.settings, credential=self.credential, ml_client=self._ml)
+        previous = self._ready[1] if self._ready is not None else None
+        if report.ready:
+            self._token_misses = 0
+        elif previous is not None and previous.ready and _only_token_failed(report):
+            self._token_misses += 1
+            if self._token_misses <= TOKEN_MISSES_TOLERATED:
+                checks = dict(previous.checks)
+                checks["token"] = f"ok (the last token request failed, once: {report.checks['token']})"
+                report = ReadyReport(True, checks)
         self._ready = (now, report)
         return report
 
@@ -230,3 +244,11 @@ class AzureMLBackend:
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
         return await (await self._mlflow()).model(name)
+
+
+def _only_token_failed(report: ReadyReport) -> bool:
+    """The token check failed and nothing else was found wrong (the rest was not checked)."""
+    others = [value for name, value in report.checks.items() if name != "token"]
+    return report.checks.get("token", "ok") != "ok" and all(
+        v.startswith(("ok", "not checked")) for v in others
+    )
