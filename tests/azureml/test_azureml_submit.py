@@ -289,3 +289,40 @@ async def test_a_pinned_environment_must_exist(
     submitted = await backend.submit(spec_factory("job", environment="diabetes-classify:7"))
     body = _job_put(workspace, submitted.backend_job_name)
     assert _arm_tail(body["environmentId"]) == "environments/diabetes-classify/versions/7"
+
+
+async def test_a_pinned_data_version_must_exist(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+) -> None:
+    from app.backends.base import BackendError
+
+    with pytest.raises(BackendError, match=r"data asset diabetes-diagnostics:9 does not exist") as caught:
+        await backend.submit(spec_factory("job", data_asset=DataAssetRef("diabetes-diagnostics", "9")))
+
+    assert not caught.value.transient
+    assert workspace.transport.requests("PUT") == []  # refused before anything was created
+
+
+async def test_a_data_asset_of_another_type_is_refused_before_submission(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+) -> None:
+    from app.backends.base import BackendError
+
+    workspace.add_data_asset("patients", "1", data_type="uri_folder")
+
+    with pytest.raises(BackendError, match=r"data asset patients:1 is of type uri_folder") as caught:
+        await backend.submit(spec_factory("pipeline", data_asset=DataAssetRef("patients", "1")))
+
+    assert not caught.value.transient
+    assert workspace.transport.requests("PUT") == []
+
+
+async def test_a_pinned_data_version_is_looked_up_once(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+) -> None:
+    pinned = DataAssetRef("diabetes-diagnostics", "1")
+    await backend.submit(spec_factory("job", run_id="pinned-1", data_asset=pinned))
+    with workspace.transport.recording() as again:
+        await backend.submit(spec_factory("job", run_id="pinned-2", data_asset=pinned))
+
+    assert [r for r in again if "/data/" in r.path] == []  # a version never changes

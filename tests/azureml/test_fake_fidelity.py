@@ -13,7 +13,7 @@ import pytest
 from fakeaml import STEP_SECONDS, FakeClock, FakeWorkspace
 
 from app.backends.azureml import AzureMLBackend
-from app.backends.base import BackendError, DataAssetRef, RunSpec
+from app.backends.base import BackendError, RunSpec
 
 pytestmark = pytest.mark.anyio
 
@@ -61,10 +61,17 @@ async def test_an_input_type_that_differs_from_the_data_assets_type_is_refused(
     backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
 ) -> None:
     workspace.add_data_asset("patients-folder", "1", data_type="uri_folder")
+    submitted = await backend.submit(spec_factory("job", run_id="template"))
+    body = json.loads(json.dumps(workspace.job(submitted.backend_job_name).body))
+    body["properties"]["inputs"]["training_data"]["uri"] = (
+        f"{workspace.scope}/data/patients-folder/versions/1"
+    )
 
-    with pytest.raises(BackendError, match="patients-folder:1 is of type uri_folder"):
-        await backend.submit(spec_factory("job", data_asset=DataAssetRef("patients-folder", "1")))
-    assert workspace.jobs == {}
+    reply = _arm(workspace, "PUT", "jobs/folder-as-file", body, **{"api-version": "2025-01-01-preview"})
+
+    assert reply.status_code == 400
+    assert "patients-folder:1 is of type uri_folder" in reply.json()["error"]["message"]
+    assert "folder-as-file" not in workspace.jobs
 
 
 async def test_a_job_naming_an_unknown_compute_is_refused_by_the_service(

@@ -37,6 +37,10 @@ from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status, st
 
 log = logging.getLogger(__name__)
 
+# The input type submit.data_input gives the training data; until submission takes the type
+# from the data asset, an asset of another type is refused here with a clear reason.
+SUBMITTED_DATA_TYPE = "uri_file"
+
 READY_CACHE_SECONDS = 15.0
 # A ready service stays ready through this many pre-flights that failed only for the token:
 # one slow token refresh (the identity endpoint took longer than the pre-flight allows) must
@@ -151,8 +155,16 @@ class AzureMLBackend:
         return job
 
     async def _build(self, spec: RunSpec) -> Any:
+        # the data first: a missing or unusable asset is refused before anything is created
+        data = await self._assets.data_asset(spec.data_asset)
+        if data.type != SUBMITTED_DATA_TYPE:
+            raise BackendError(
+                f"data asset {data.name}:{data.version} is of type {data.type}; the train step is "
+                f"submitted with a {SUBMITTED_DATA_TYPE} input (one CSV file), and Azure ML refuses "
+                "an input whose type differs from its data asset's. Register the CSV as a uri_file asset."
+            )
+        data_version = data.version
         environment = await self._assets.environment(spec.environment)
-        data_version = await self._assets.data_version(spec.data_asset)
         client_id = self.settings.managed_identity_client_id
         if spec.kind == "job":
             train = await self._assets.component(TRAIN, environment)
