@@ -13,7 +13,8 @@ from fakeaml import FakeWorkspace
 from app.backends.base import DataAssetRef, RunSpec
 from app.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
+# the repository root, wherever this test tree is moved within it
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 COMPONENTS = REPO / "components"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-REPO = Path(__file__).resolve().parents[3]
+# the repository root, wherever this test tree is moved within it
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 ENV_VAR = "TRAINCTL_AZURE_RECORDINGS"
 DEFAULT_DIR = REPO.parent / "shared" / "azure-recordings"
 _SCOPE = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/workspaces/[^/]+", re.I)
