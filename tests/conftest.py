@@ -11,7 +11,8 @@ os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="trainctl-mpl-"))
 for _name in ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME"):
     os.environ.pop(_name, None)
 for _name in list(os.environ):
-    if _name.startswith("TRAINCTL_"):
+    # TRAINCTL_AZURE_RECORDINGS is the test suite's own input (which recordings to replay)
+    if _name.startswith("TRAINCTL_") and _name != "TRAINCTL_AZURE_RECORDINGS":
         del os.environ[_name]
 # The empty MLflow schema cache (see app/backends/local/mlflow_store.py): per test session.
 os.environ["TRAINCTL_CACHE_DIR"] = tempfile.mkdtemp(prefix="trainctl-cache-")

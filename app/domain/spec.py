@@ -36,6 +36,17 @@ SPEC_VERSION = 1
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=NAME_PATTERN)]
+# Azure ML's rule for experiment names (it refuses others only when the job is created): the
+# service refuses them at submission on every backend, so a run never fails later for its name.
+ExperimentName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$",
+        description="Letters, digits, '_' and '-', starting with a letter or digit (Azure ML's rule).",
+    ),
+]
 RunKind = Literal["job", "pipeline"]
 Solver = Literal["lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
@@ -218,7 +229,7 @@ class RunOptions(_Strict):
     """What a caller chooses; shared by the API's request body and the stored spec."""
 
     kind: RunKind = "pipeline"
-    experiment_name: Name = DEFAULT_EXPERIMENT
+    experiment_name: ExperimentName = DEFAULT_EXPERIMENT
     model_name: Name = DEFAULT_MODEL
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     sweep: SweepOptions | None = Field(

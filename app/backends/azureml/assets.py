@@ -1,4 +1,4 @@
-"""The workspace assets a submission needs: environment, components, data asset reference.
+"""The workspace assets a submission needs: environment, components, data asset version and type.
 
 Components are registered under their YAML name with a content-addressed version (YAML
 text + code folder + resolved environment), then referenced by id from the jobs. Left to
@@ -27,6 +27,7 @@ BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 # "latest" may move when someone registers a new environment version; re-check now and then.
 LATEST_TTL_SECONDS = 300.0
 _MAX_VERSION_LENGTH = 30  # the service rejects longer asset versions
+URI_FILE = "uri_file"
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 
@@ -64,6 +65,16 @@ def folder_bytes(folder: Path) -> bytes:
     return b"\0\0".join(chunks)
 
 
+@dataclass(frozen=True)
+class DataVersion:
+    """A data asset version and its type (uri_file, uri_folder or mltable): a job input that
+    names the asset must have the asset's type, or Azure ML refuses the job."""
+
+    name: str
+    version: str
+    type: str
+
+
 @dataclass
 class _Latest:
     reference: str
@@ -80,6 +91,7 @@ class WorkspaceAssets:
         self._components: dict[tuple[str, str], Any] = {}
         self._environments: dict[str, _Latest] = {}
         self._verified: set[str] = set()
+        self._data: dict[tuple[str, str], DataVersion] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, key: str) -> asyncio.Lock:
@@ -196,20 +208,37 @@ class WorkspaceAssets:
         return self._ml.components.create_or_update(component)
 
     # -- data ----------------------------------------------------------------------------------
-    async def data_version(self, asset: DataAssetRef) -> str:
-        """A concrete version: "latest" is resolved now, so the job records what it used.
+    async def data_asset(self, asset: DataAssetRef) -> DataVersion:
+        """The concrete version and its type: "latest" is resolved now, so the job records what
+        it used, and a pinned version is checked to exist (Azure ML would refuse the job PUT).
 
         (azure-ai-ml 1.35 also mis-parses `azureml:name@latest` job inputs: it asks for a data
         asset literally named `azureml:name`.)
         """
         if asset.version and asset.version != "latest":
-            return asset.version
-        return await self._calls.run(f"look up data asset {asset.name}", self._latest_data, asset.name)
+            key = (asset.name, asset.version)
+            if key not in self._data:  # a version never changes: one look-up per process
+                what = f"look up data asset {asset.name}:{asset.version}"
+                self._data[key] = await self._calls.run(what, self._get_data, asset.name, asset.version)
+            return self._data[key]
+        found: DataVersion = await self._calls.run(
+            f"look up data asset {asset.name}", self._get_data, asset.name, None
+        )
+        return found
 
-    def _latest_data(self, name: str) -> str:
+    async def data_version(self, asset: DataAssetRef) -> str:
+        return (await self.data_asset(asset)).version
+
+    def _get_data(self, name: str, version: str | None) -> DataVersion:
         try:
-            return str(self._ml.data.get(name=name, label="latest").version)
+            if version is None:
+                data = self._ml.data.get(name=name, label="latest")
+            else:
+                data = self._ml.data.get(name=name, version=version)
         except Exception as error:
             if is_not_found(error) or "does not exist" in str(error):
-                raise BackendError(f"data asset {name} does not exist in the workspace") from error
+                what = name if version is None else f"{name}:{version}"
+                raise BackendError(f"data asset {what} does not exist in the workspace") from error
             raise
+        kind = getattr(data, "type", None)
+        return DataVersion(name, str(data.version), str(getattr(kind, "value", kind) or URI_FILE))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from azure.core.credentials import TokenCredential
@@ -31,12 +32,21 @@ from .assets import WorkspaceAssets
 from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
 from .mlflow_reader import MlflowReader, install_credential
 from .preflight import identity_label, preflight
+from .runhistory import child_runs, job_run
 from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, job_name_for
-from .tracking import command_state, pipeline_state, raw_status, studio_url
+from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status, studio_url
 
 log = logging.getLogger(__name__)
 
+# The input type submit.data_input gives the training data; until submission takes the type
+# from the data asset, an asset of another type is refused here with a clear reason.
+SUBMITTED_DATA_TYPE = "uri_file"
+
 READY_CACHE_SECONDS = 15.0
+# A ready service stays ready through this many pre-flights that failed only for the token:
+# one slow token refresh (the identity endpoint took longer than the pre-flight allows) must
+# not take the service out of its load balancer; a token that stays unavailable does.
+TOKEN_MISSES_TOLERATED = 1
 
 
 class AzureMLBackend:
@@ -59,7 +69,9 @@ class AzureMLBackend:
         self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir)
         self._tracking_uri = mlflow_tracking_uri
         self._reader: MlflowReader | None = None
+        self._reader_lock = asyncio.Lock()
         self._ready: tuple[float, ReadyReport] | None = None
+        self._token_misses = 0
 
     @property
     def kind(self) -> Literal["azureml"]:
@@ -80,6 +92,8 @@ class AzureMLBackend:
     async def close(self, grace_seconds: float = 0.0) -> None:
         """Azure jobs keep running without us; only local resources are released."""
         self._calls.close()
+        if self._reader is not None:
+            self._reader.close()
         if self._own_transport is not None:
             self._own_transport.close()
 
@@ -101,6 +115,15 @@ class AzureMLBackend:
         if self._ready is not None and now - self._ready[0] < READY_CACHE_SECONDS:
             return self._ready[1]
         report = await preflight(self.settings, credential=self.credential, ml_client=self._ml)
+        previous = self._ready[1] if self._ready is not None else None
+        if report.ready:
+            self._token_misses = 0
+        elif previous is not None and previous.ready and _only_token_failed(report):
+            self._token_misses += 1
+            if self._token_misses <= TOKEN_MISSES_TOLERATED:
+                checks = dict(previous.checks)
+                checks["token"] = f"ok (the last token request failed, once: {report.checks['token']})"
+                report = ReadyReport(True, checks)
         self._ready = (now, report)
         return report
 
@@ -145,8 +168,17 @@ class AzureMLBackend:
         return job
 
     async def _build(self, spec: RunSpec) -> Any:
+        # the data first: a missing or unusable asset is refused before anything is created
+        data = await self._assets.data_asset(spec.data_asset)
+        if data.type != SUBMITTED_DATA_TYPE:
+            raise BackendError(
+                f"data asset {data.name}:{data.version} is of type {data.type}; the train step is "
+                f"submitted with a {SUBMITTED_DATA_TYPE} input (one CSV file), and Azure ML refuses "
+                "an input whose type differs from its data asset's. Register the CSV as a uri_file asset."
+            )
+        data_version = data.version
         environment = await self._assets.environment(spec.environment)
-        spec = spec.with_data_version(await self._assets.data_version(spec.data_asset))
+        spec = spec.with_data_version(data_version)
         client_id = self.settings.managed_identity_client_id
         components = {
             step.component: await self._assets.component(step.component, environment) for step in graph(spec)
@@ -163,34 +195,44 @@ class AzureMLBackend:
 
     # -- tracking ------------------------------------------------------------------------------------
     async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
-        job = await self._calls.run(f"read job {backend_job_name}", self._ml.jobs.get, backend_job_name)
+        """The job from ARM; its steps (or a command job's own run) from run history, which
+        alone has their start and end times and errors (see runhistory.py)."""
+        name = backend_job_name
+        job = await self._calls.run(f"read job {name}", self._ml.jobs.get, name)
         if spec.kind == "job":
-            state = command_state(job)
+            run = None
+            if raw_status(job.status) not in WAITING_RAW:
+                run = await self._calls.run(f"read run of {name}", job_run, self._ml, name)
+            state = command_state(job, run)
             if spec.sweep is not None:  # sweeps: a sweep job's trials are its children
-                state.trials = await self._trials(spec, backend_job_name, sweeps.best_child(job))
+                state.trials = await self._trials(spec, name, sweeps.best_child(job))
             return state
-        children = await self._children(backend_job_name)
-        state = pipeline_state(job, children, step_names(spec))
-        sweep = next((c for c in children if spec.sweep and c and c.display_name == StepName.TRAIN), None)
-        if sweep is not None:  # sweeps: the sweep node's trials are its children
-            state.trials = await self._trials(spec, str(sweep.name), sweeps.best_child(sweep))
+        runs = await self._calls.run(f"list steps of {name}", child_runs, self._ml, name)
+        state = pipeline_state(job, runs, step_names(spec))
+        node = next((r for r in runs if spec.sweep and r.get("displayName") == StepName.TRAIN), None)
+        if node is not None:  # sweeps: the sweep node's trials are its children
+            best = sweeps.best_child(SimpleNamespace(properties=node.get("properties") or {}))
+            state.trials = await self._trials(spec, str(node.get("runId")), best)
         return state
 
     async def _trials(self, spec: RunSpec, sweep_name: str, best: str | None) -> list[TrialState]:
         assert spec.sweep is not None
-        children = await self._children(sweep_name)
+        children = await self._calls.run(
+            f"list trials of {sweep_name}", lambda: list(self._ml.jobs.list(parent_job_name=sweep_name))
+        )
         return sweeps.trial_states(children, best, total=sweeps.total_trials(spec.sweep))
 
-    async def _children(self, backend_job_name: str) -> list[Any]:
-        result: list[Any] = await self._calls.run(
-            f"list steps of {backend_job_name}",
-            lambda: list(self._ml.jobs.list(parent_job_name=backend_job_name)),
-        )
-        return result
-
     async def cancel(self, spec: RunSpec, backend_job_name: str) -> None:
+        """Done once Azure ML has accepted the cancel (202).
+
+        The cancel is a long-running operation whose 202 carries a Location and no
+        Retry-After, so azure-core's ARM polling would sleep its 30 s default before looking
+        again: past the call limit, and a thread held meanwhile. Nothing waits for it here;
+        the reconciler sees CancelRequested, then Canceled, on its next polls.
+        """
+
         def cancel() -> None:
-            self._ml.jobs.begin_cancel(backend_job_name).result()
+            self._ml.jobs.begin_cancel(backend_job_name, polling=False)
 
         await self._calls.run(f"cancel job {backend_job_name}", cancel)
 
@@ -209,17 +251,19 @@ class AzureMLBackend:
 
     # -- MLflow read-back -------------------------------------------------------------------------------
     async def _mlflow(self) -> MlflowReader:
-        if self._reader is None:
-            uri = self._tracking_uri
-            if uri is None:
-                workspace = await self._calls.run(
-                    "read workspace", self._ml.workspaces.get, self.settings.azureml_workspace
-                )
-                uri = str(workspace.mlflow_tracking_uri)
-            install_credential(uri, self.credential)
-            cache = self.settings.resolved_data_dir / "azureml" / "artifacts"
-            self._reader = MlflowReader(uri, self._calls, cache)
-        return self._reader
+        """The reader, built once; its own worker pool keeps MLflow from starving Azure calls."""
+        async with self._reader_lock:
+            if self._reader is None:
+                uri = self._tracking_uri
+                if uri is None:
+                    workspace = await self._calls.run(
+                        "read workspace", self._ml.workspaces.get, self.settings.azureml_workspace
+                    )
+                    uri = str(workspace.mlflow_tracking_uri)
+                install_credential(uri, self.credential)
+                cache = self.settings.resolved_data_dir / "azureml" / "artifacts"
+                self._reader = MlflowReader(uri, self.settings.azure_call_timeout_seconds, cache)
+            return self._reader
 
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
         return await (await self._mlflow()).metrics(step_mlflow_run_ids)
@@ -253,3 +297,11 @@ class AzureMLBackend:
 
     async def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:
         return await (await self._mlflow()).models(after, limit)
+
+
+def _only_token_failed(report: ReadyReport) -> bool:
+    """The token check failed and nothing else was found wrong (the rest was not checked)."""
+    others = [value for name, value in report.checks.items() if name != "token"]
+    return report.checks.get("token", "ok") != "ok" and all(
+        v.startswith(("ok", "not checked")) for v in others
+    )

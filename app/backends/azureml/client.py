@@ -40,9 +40,22 @@ AnyTransport: TypeAlias = HttpTransport[Any, Any]
 ARM_SCOPE = "https://management.azure.com/.default"
 AML_SCOPE = "https://ml.azure.com/.default"
 
-# Identity: one try, short waits. A token is cached by the credential for its lifetime,
-# so the cost of not retrying is one failed poll, not a failed run.
-IDENTITY_TIMEOUTS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 1, "read_timeout": 2}
+# Identity: the library retries an identity endpoint's transient answers (IMDS answers 410
+# while it is being upgraded, 429/5xx when busy); those retries stay, but bounded: never for a
+# silent endpoint (no connect/read retries: one that accepts and never answers fails at its
+# 2 s read timeout), at most 2 s between tries, and the whole token request, back-off
+# included, ends within IDENTITY_TOTAL_SECONDS (alone, the library retries a 410 for 70 s).
+IDENTITY_TOTAL_SECONDS = 6
+IDENTITY_TIMEOUTS: dict[str, Any] = {
+    "connection_timeout": 1,
+    "read_timeout": 2,
+    "retry_total": 3,
+    "retry_status": 3,
+    "retry_connect": 0,
+    "retry_read": 0,
+    "retry_backoff_max": 2,
+    "timeout": IDENTITY_TOTAL_SECONDS,
+}
 # Control plane: one retry for a blip; the reconciler's own backoff covers longer outages.
 SDK_RETRY_TOTAL = 1
 SDK_RETRY_BACKOFF = 0.2
@@ -193,11 +206,9 @@ class AzureCalls:
     to finish on its own, bounded by the transport's read timeout.
     """
 
-    def __init__(self, timeout_seconds: float, max_workers: int = 8) -> None:
+    def __init__(self, timeout_seconds: float, max_workers: int = 8, name: str = "azureml") -> None:
         self.timeout_seconds = timeout_seconds
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="azureml"
-        )
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
 
     async def run(
         self, what: str, func: Callable[..., T], *args: Any, limit_seconds: float | None = None, **kwargs: Any

@@ -1,5 +1,12 @@
 """Metrics, artifacts, outcome and registry read-back over MLflow, against the workspace.
 
+MLflow reads run on a pool of their own, never the one submit, poll and cancel use: MLflow's
+HTTP client retries 7 times with a 120 s timeout per request (azureml-mlflow's artifact client
+waits 300 s), so a throttled or hanging tracking endpoint would otherwise hold every Azure ML
+worker for many minutes. The reader also bounds that client (`bound_mlflow_http`) through
+the environment variables MLflow and azureml-mlflow read on every request; an operator's own
+values win.
+
 azureml-mlflow builds its own credential for `azureml://` URIs: `DefaultAzureCredential`
 chained with `InteractiveBrowserCredential` and `DeviceCodeCredential`
 (`azureml.mlflow._internal.utils.get_service_context_from_tracking_url_default_auth`). In a
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -30,6 +38,15 @@ from .client import AzureCalls
 
 MAX_ARTIFACTS = 500
 MAX_MODELS = 1000
+MLFLOW_WORKERS = 4
+# A request gives up after 10 s and is tried 3 times in all (MLflow: 120 s, 8 times); an
+# artifact transfer after 30 s. Azure ML's tracking service answers in well under a second.
+MLFLOW_HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "AZUREML_HTTP_REQUEST_TIMEOUT": "30",
+}
 CHAMPION = "champion"
 STD_LOG = "user_logs/std_log.txt"
 GROWING_PREFIXES = ("user_logs/", "system_logs/", "logs/")
@@ -68,19 +85,33 @@ def install_credential(tracking_uri: str, credential: TokenCredential) -> bool:
     return True
 
 
+def bound_mlflow_http() -> None:
+    """Short timeouts and few retries for MLflow's HTTP clients, unless configured already.
+
+    Process-wide: in Azure mode this backend is the service's only MLflow HTTP user (the
+    local engine's steps run in their own processes against a local store).
+    """
+    for name, value in MLFLOW_HTTP_LIMITS.items():
+        os.environ.setdefault(name, value)
+
+
 def _is_missing(error: BaseException) -> bool:
     code = getattr(error, "error_code", "")
     return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "does not exist" in str(error).lower()
 
 
 class MlflowReader:
-    def __init__(self, tracking_uri: str, calls: AzureCalls, cache_dir: Path) -> None:
+    def __init__(self, tracking_uri: str, timeout_seconds: float, cache_dir: Path) -> None:
         from mlflow.tracking import MlflowClient
 
+        bound_mlflow_http()
         self.tracking_uri = tracking_uri
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        self._calls = calls
+        self._calls = AzureCalls(timeout_seconds, max_workers=MLFLOW_WORKERS, name="mlflow")
         self._cache_dir = cache_dir
+
+    def close(self) -> None:
+        self._calls.close()
 
     async def _run(self, what: str, func: Any, *args: Any) -> Any:
         try:

@@ -2,7 +2,9 @@
 
 Used by `trainctl doctor` and `/readyz`. Token, workspace, compute, environment are checked
 in that order under one deadline (settings.preflight_timeout_seconds); a check that cannot
-run because an earlier one failed says so instead of waiting.
+run because an earlier one failed says so instead of waiting. The token check asks for both
+tokens the backend uses: Azure Resource Manager's, and Azure ML's (`https://ml.azure.com`),
+which pipeline submission requests and decodes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from app.settings import Settings
 
 from .assets import parse_asset_ref
 from .client import (
+    AML_SCOPE,
     ARM_SCOPE,
     AnyTransport,
     AzureCalls,
@@ -55,13 +58,16 @@ class _Checks:
         return await self.calls.run(what, func, *args, limit_seconds=left)
 
     async def token(self, credential: TokenCredential | None) -> TokenCredential | None:
+        scope = ARM_SCOPE
         try:
             if credential is None:
                 credential = await self.call("build credential", build_credential, self.settings)
-            await self.call("get token", credential.get_token, ARM_SCOPE)
+            for scope in (ARM_SCOPE, AML_SCOPE):
+                await self.call("get token", credential.get_token, scope)
         except BackendError as error:
+            audience = scope.removesuffix("/.default")
             self.results["token"] = (
-                f"{identity_label(self.settings)} could not get an Azure token within "
+                f"{identity_label(self.settings)} could not get an Azure token for {audience} within "
                 f"{self.settings.preflight_timeout_seconds:g}s: {_reason(error)}. "
                 "Check that the identity exists and is assigned to this host."
             )

@@ -38,8 +38,12 @@ def job_tags(spec: RunSpec) -> dict[str, str]:
     return {**spec.tags, RUN_ID_TAG: spec.run_id, KIND_TAG: spec.kind}
 
 
-def step_environment_variables(spec: RunSpec, client_id: str | None) -> dict[str, str]:
-    env = {"TRAINCTL_RUN_ID": spec.run_id}
+def step_environment_variables(
+    spec: RunSpec, client_id: str | None, *, reusable: bool = False
+) -> dict[str, str]:
+    """What a step finds in its environment. Environment variables are part of Azure ML's reuse
+    key: a step that may be reused gets nothing per run (the run id would defeat reuse)."""
+    env = {} if reusable else {"TRAINCTL_RUN_ID": spec.run_id}
     if client_id:
         # The original scripts read this name; Azure ML itself only sets DEFAULT_IDENTITY_CLIENT_ID.
         env["MANAGED_IDENTITY_CLIENT_ID"] = client_id
@@ -133,7 +137,6 @@ def build_pipeline_job(spec: RunSpec, components: Mapping[str, Any], client_id: 
     steps = graph(spec)
     for step in steps:
         _declared(components[step.component], step)
-    env_vars = step_environment_variables(spec, client_id)
     pipeline_name = spec.pipeline_name or f"{spec.experiment_name}-pipeline"
 
     # No annotations here: dsl.pipeline reads them to type the pipeline's inputs, and with
@@ -151,7 +154,8 @@ def build_pipeline_job(spec: RunSpec, components: Mapping[str, Any], client_id: 
             node.name = step.node_key
             node.display_name = step.name
             if step.sweep is None:  # a sweep node takes none (its trials run the component as is)
-                node.environment_variables = dict(env_vars)
+                reusable = bool(getattr(components[step.component], "is_deterministic", False))
+                node.environment_variables = step_environment_variables(spec, client_id, reusable=reusable)
             if spec.compute_for(step.name):
                 node.compute = spec.compute_for(step.name)
             nodes[step.name] = node

@@ -106,16 +106,29 @@ def model_lineage(metadata: dict[str, Any]) -> dict[str, str]:
 
 
 def mark_champion(client: MlflowClient, name: str, version: str) -> None:
-    """Point the alias (the source of truth) and then the tag at `version`."""
+    """Point the alias (the source of truth) and then the tag at `version`.
+
+    The version is registered by now: a registry that refuses part of this (Azure ML's MLflow
+    registry documents tags, not aliases, and may refuse deleting a tag) gets a warning, not a
+    failed step that would report a registered model as never registered. Without the alias,
+    the champion is the newest version tagged champion=true, which a stale tag on an older
+    version does not change.
+    """
     try:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
     except MlflowException as exc:
-        # Azure ML's registry may reject alias calls; the champion=true tag then stands alone.
         print(f"warning: champion alias not set ({exc.error_code}); using the tag only", file=sys.stderr)
     client.set_model_version_tag(name, version, CHAMPION_TAG, "true")
     for other in versions(client, name):
         if str(other.version) != version and other.tags.get(CHAMPION_TAG) == "true":
-            client.delete_model_version_tag(name, other.version, CHAMPION_TAG)
+            try:
+                client.delete_model_version_tag(name, other.version, CHAMPION_TAG)
+            except MlflowException as exc:
+                print(
+                    f"warning: champion tag of version {other.version} not removed ({exc.error_code}); "
+                    f"version {version} is the newest tagged champion",
+                    file=sys.stderr,
+                )
 
 
 def current_champion_version(client: MlflowClient, name: str) -> str | None:

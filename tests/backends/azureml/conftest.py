@@ -18,17 +18,22 @@ import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from backendkit import CLIENT_ID, COMPONENTS, make_settings, make_spec
 from fakeaml import FakeClock, FakeCredential, FakeWorkspace
 from fakeaml.blob_routing import route_blob_clients
+from fakeaml.endpoints import SilentEndpoint
 from fakeaml.mlflow_server import MlflowServer, Registry, StartingServer, seed_registry
 
 from app.backends.azureml import AzureMLBackend
-from app.domain.spec import DataAssetRef, RunSpec
+from app.domain.spec import RunSpec
 from app.settings import Settings
 
-REPO = Path(__file__).resolve().parents[3]
-COMPONENTS = REPO / "components"
-CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+MLFLOW_HTTP_VARIABLES = (
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "AZUREML_HTTP_REQUEST_TIMEOUT",
+)
 
 
 def _is_loopback(host: Any) -> bool:
@@ -77,6 +82,12 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     # Keep identity libraries from finding a real endpoint through the environment.
     for var in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "AZURE_CLIENT_ID"):
         monkeypatch.delenv(var, raising=False)
+    # The backend bounds MLflow's HTTP client through its environment variables: whatever a
+    # test's backend set is undone after it (setenv first, so an absent one is restored absent).
+    for var in MLFLOW_HTTP_VARIABLES:
+        monkeypatch.setenv(var, os.environ.get(var, "0"))
+        if var not in os.environ or os.environ[var] == "0":
+            monkeypatch.delenv(var)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -132,21 +143,6 @@ def credential() -> FakeCredential:
     return FakeCredential(CLIENT_ID)
 
 
-def make_settings(workspace: FakeWorkspace, data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "AZUREML_ARM_SUBSCRIPTION": workspace.subscription,
-        "AZUREML_ARM_RESOURCEGROUP": workspace.resource_group,
-        "AZUREML_ARM_WORKSPACE_NAME": workspace.name,
-        "MANAGED_IDENTITY_CLIENT_ID": CLIENT_ID,
-        "data_dir": data_dir,
-        # generous: the first pipeline build validates schemas, slow on a loaded 2-core box
-        "azure_call_timeout_seconds": 30.0,
-        "preflight_timeout_seconds": 5.0,
-    }
-    values.update(overrides)
-    return Settings.model_validate(values)
-
-
 @pytest.fixture
 def settings_factory(workspace: FakeWorkspace, tmp_path: Path) -> Callable[..., Settings]:
     """Settings for the fake workspace; keyword overrides use the env-var names for Azure."""
@@ -187,6 +183,8 @@ def backend_factory(
     yield make
     for backend in made:
         backend._calls.close()
+        if backend._reader is not None:
+            backend._reader.close()
 
 
 @pytest.fixture
@@ -194,25 +192,17 @@ def backend(backend_factory: Callable[..., AzureMLBackend], settings: Settings) 
     return backend_factory(settings)
 
 
-def make_spec(kind: str = "pipeline", run_id: str = "run-0001", **overrides: Any) -> RunSpec:
-    values: dict[str, Any] = {
-        "run_id": run_id,
-        "kind": kind,
-        "experiment_name": "diabetes-training",
-        "model_name": "diabetes-classifier",
-        "data_asset": DataAssetRef(name="diabetes-diagnostics", version="latest"),
-        "hyperparameters": {"reg_rate": 0.05, "solver": "liblinear"},
-        "compute": "cpu-cluster",
-        "environment": "diabetes-classify@latest",
-        "tags": {"team": "ml"},
-    }
-    values.update(overrides)
-    return RunSpec.model_validate(values)
-
-
 @pytest.fixture
 def spec_factory() -> Callable[..., RunSpec]:
     return make_spec
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[SilentEndpoint]:
+    """A loopback port that accepts connections and never answers."""
+    endpoint = SilentEndpoint()
+    yield endpoint
+    endpoint.close()
 
 
 @pytest.fixture

@@ -102,6 +102,34 @@ async def test_full_flow_status_metrics_artifacts_logs_outcome(
     assert version.tags["data_asset"] == "d:1"
 
 
+async def test_a_reused_step_reads_metrics_artifacts_and_logs_from_the_original_run(
+    backend: AzureMLBackend,
+    workspace: FakeWorkspace,
+    clock: FakeClock,
+    registry: Registry,
+    spec_factory: Callable[..., RunSpec],
+) -> None:
+    """Azure ML reuses an unchanged step: its child run did no work and logged nothing; the
+    metrics, plots and logs are the original run's (azureml.reusedrunid)."""
+    seeded = registry.promoted
+    first = spec_factory("pipeline", run_id="reuse-original", model_name=registry.model_name)
+    job = await _finished_pipeline(backend, workspace, clock, first, seeded)
+    workspace.child_namer = lambda parent, display: f"{parent}-{display}"  # new runs, no MLflow data
+    workspace.resubmit(job, "reuse-again")
+    clock.advance(4 * STEP_SECONDS)
+    again = spec_factory("pipeline", run_id="reuse-again", model_name=registry.model_name)
+
+    state = await backend.refresh(again, "reuse-again")
+    runs = {s.name: s.mlflow_run_id for s in state.steps if s.mlflow_run_id}
+
+    assert state.steps[0].reused
+    assert runs["train-model"] == seeded.train
+    metrics = await backend.metrics(runs)
+    assert metrics["train-model"]["roc_auc"] == CANDIDATE_METRICS["roc_auc"]
+    assert "train-model/roc_curve.png" in {a.path for a in await backend.artifacts(runs)}
+    assert "train done" in await backend.logs(again, "reuse-again", "train-model")
+
+
 async def test_outcome_when_the_champion_stays(
     backend: AzureMLBackend,
     workspace: FakeWorkspace,

@@ -3,15 +3,14 @@ the identity endpoint accepts a connection and never answers."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from fakeaml import FakeCredential, FakeWorkspace
+from fakeaml.endpoints import ScriptedEndpoint, SilentEndpoint
 
 from app.backends.azureml import AzureMLBackend, preflight
 from app.backends.azureml.client import build_credential
@@ -21,44 +20,6 @@ pytestmark = pytest.mark.anyio
 
 LIMIT = 5.0
 T = TypeVar("T")
-
-
-class SilentEndpoint:
-    """Accepts TCP connections on loopback and never answers: the identity endpoint that
-    made ManagedIdentityCredential hang for minutes (DESIGN 6)."""
-
-    def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._server.getsockname()[1])
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        self._server.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._held.append(connection)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        for connection in self._held:
-            connection.close()
-        self._server.close()
-
-
-@pytest.fixture
-def silent_endpoint() -> Iterator[SilentEndpoint]:
-    endpoint = SilentEndpoint()
-    yield endpoint
-    endpoint.close()
 
 
 async def _timed(coro: Awaitable[T]) -> tuple[T, float]:
@@ -241,3 +202,97 @@ async def test_backend_ready_and_describe(backend: AzureMLBackend) -> None:
     assert info.details["workspace"] == "ws-trainctl"
     assert info.details["identity_client_id"] == "11111111-2222-3333-4444-555555555555"
     assert "secret" not in " ".join(info.details).lower()
+
+
+IMDS_TOKEN = {
+    "access_token": "fake-imds-token",
+    "expires_in": "3599",
+    "expires_on": str(int(time.time()) + 3599),
+    "resource": "https://management.azure.com/",
+    "token_type": "Bearer",
+}
+
+
+@pytest.fixture
+def imds(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[list[tuple[int, Any]]], ScriptedEndpoint]]:
+    """An IMDS endpoint answering from a script (the identity library's own override of
+    IMDS's address points the real ManagedIdentityCredential at it)."""
+    made: list[ScriptedEndpoint] = []
+
+    def start(answers: list[tuple[int, Any]]) -> ScriptedEndpoint:
+        endpoint = ScriptedEndpoint(answers)
+        made.append(endpoint)
+        monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", endpoint.url)
+        return endpoint
+
+    yield start
+    for endpoint in made:
+        endpoint.close()
+
+
+def test_transient_imds_answers_are_retried(
+    settings: Settings, imds: Callable[[list[tuple[int, Any]]], ScriptedEndpoint]
+) -> None:
+    """IMDS answers 410 while it is being upgraded (and 429/5xx when busy): the identity
+    library retries those; a service that turned its retries off failed on the first one."""
+    endpoint = imds([(410, {}), (410, {}), (200, IMDS_TOKEN)])
+
+    token = build_credential(settings).get_token("https://management.azure.com/.default")
+
+    assert token.token == "fake-imds-token"
+    assert len(endpoint.requests) == 3
+
+
+def test_imds_retries_end_within_a_bounded_time(
+    settings: Settings, imds: Callable[[list[tuple[int, Any]]], ScriptedEndpoint]
+) -> None:
+    from azure.core.exceptions import AzureError
+
+    endpoint = imds([(410, {})])  # 410 for ever (the library alone would retry for 70 s)
+
+    started = time.monotonic()
+    with pytest.raises(AzureError):
+        build_credential(settings).get_token("https://management.azure.com/.default")
+
+    assert time.monotonic() - started < 10
+    assert len(endpoint.requests) > 1
+
+
+async def test_preflight_gets_the_azure_ml_token_pipeline_submission_needs(
+    settings: Settings, workspace: FakeWorkspace
+) -> None:
+    """Pipeline submission asks for an https://ml.azure.com token (and decodes it): an
+    identity that has only the ARM token passes a pre-flight that checks only ARM."""
+    credential = FakeCredential()
+    credential.fail_scopes = {"https://ml.azure.com/.default"}
+
+    report = await preflight(settings, credential=credential, transport=workspace.transport)
+
+    assert not report.ready
+    assert "https://ml.azure.com" in report.checks["token"]
+    good = FakeCredential()
+    assert (await preflight(settings, credential=good, transport=workspace.transport)).checks["token"] == "ok"
+    assert {"https://management.azure.com/.default", "https://ml.azure.com/.default"} <= set(good.scopes)
+
+
+async def test_readiness_does_not_flap_on_one_slow_token(
+    backend_factory: Callable[..., AzureMLBackend],
+    settings_factory: Callable[..., Settings],
+    credential: FakeCredential,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.backends.azureml import backend as backend_module
+
+    monkeypatch.setattr(backend_module, "READY_CACHE_SECONDS", 0.0)  # every probe checks again
+    backend = backend_factory(settings_factory(preflight_timeout_seconds=1.0))
+    assert (await backend.ready()).ready
+
+    credential.delay_seconds = 2.0  # one token refresh slower than the pre-flight allows
+    once = await backend.ready()
+    assert once.ready, once.checks
+    assert once.checks["token"].startswith("ok (")
+
+    twice = await backend.ready()  # still slow: now it is a problem
+    assert not twice.ready
+    credential.delay_seconds = 0.0
+    assert (await backend.ready()).ready

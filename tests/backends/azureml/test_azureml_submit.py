@@ -85,8 +85,10 @@ async def test_pipeline_body_carries_compute_identity_inputs_tags_and_step_names
     }
     assert _arm_tail(nodes["train_model"]["computeId"]) == "computes/gpu-cluster"
     assert "computeId" not in nodes["evaluate_model"]  # falls back to the default compute
-    for node in nodes.values():
-        assert node["environment_variables"] == {
+    # The deterministic train step carries nothing per run (it is part of the reuse key).
+    assert nodes["train_model"]["environment_variables"] == {"MANAGED_IDENTITY_CLIENT_ID": CLIENT_ID}
+    for key in ("evaluate_model", "register_model"):
+        assert nodes[key]["environment_variables"] == {
             "TRAINCTL_RUN_ID": "run-0001",
             "MANAGED_IDENTITY_CLIENT_ID": CLIENT_ID,
         }
@@ -180,7 +182,8 @@ async def test_without_a_client_id_the_job_has_no_explicit_identity(
 
     body = _job_put(workspace, submitted.backend_job_name)
     assert "identity" not in body or body["identity"] is None
-    assert body["jobs"]["train_model"]["environment_variables"] == {"TRAINCTL_RUN_ID": "run-0001"}
+    assert body["jobs"]["register_model"]["environment_variables"] == {"TRAINCTL_RUN_ID": "run-0001"}
+    assert "environment_variables" not in body["jobs"]["train_model"]
 
 
 async def test_missing_compute_is_a_permanent_error(
@@ -294,3 +297,42 @@ async def test_a_pinned_environment_must_exist(
     submitted = await backend.submit(spec_factory("job", environment="diabetes-classify:7"))
     body = _job_put(workspace, submitted.backend_job_name)
     assert _arm_tail(body["environmentId"]) == "environments/diabetes-classify/versions/7"
+
+
+async def test_a_pinned_data_version_must_exist(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+) -> None:
+    from app.domain.errors import BackendError
+
+    with pytest.raises(BackendError, match=r"data asset diabetes-diagnostics:9 does not exist") as caught:
+        await backend.submit(
+            spec_factory("job", data_asset=DataAssetRef(name="diabetes-diagnostics", version="9"))
+        )
+
+    assert not caught.value.transient
+    assert workspace.transport.requests("PUT") == []  # refused before anything was created
+
+
+async def test_a_data_asset_of_another_type_is_refused_before_submission(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+) -> None:
+    from app.domain.errors import BackendError
+
+    workspace.add_data_asset("patients", "1", data_type="uri_folder")
+
+    with pytest.raises(BackendError, match=r"data asset patients:1 is of type uri_folder") as caught:
+        await backend.submit(spec_factory("pipeline", data_asset=DataAssetRef(name="patients", version="1")))
+
+    assert not caught.value.transient
+    assert workspace.transport.requests("PUT") == []
+
+
+async def test_a_pinned_data_version_is_looked_up_once(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+) -> None:
+    pinned = DataAssetRef(name="diabetes-diagnostics", version="1")
+    await backend.submit(spec_factory("job", run_id="pinned-1", data_asset=pinned))
+    with workspace.transport.recording() as again:
+        await backend.submit(spec_factory("job", run_id="pinned-2", data_asset=pinned))
+
+    assert [r for r in again if "/data/" in r.path] == []  # a version never changes

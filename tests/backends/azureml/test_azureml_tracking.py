@@ -3,17 +3,29 @@ fake clock, a failing step, and cancel."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from fakeaml import STEP_SECONDS, FakeClock, FakeWorkspace
 
 from app.backends.azureml import AzureMLBackend
+from app.backends.azureml.tracking import parse_time
 from app.domain.spec import RunSpec
 from app.domain.status import RunStatus, normalize_status
 from app.domain.steps import PIPELINE_STEPS
+from app.settings import Settings
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _images_already_built(workspace: FakeWorkspace) -> None:
+    """These timelines count steps of STEP_SECONDS: the environment's image is built already
+    (the first build's extra Preparing time is covered in test_fake_fidelity.py)."""
+    workspace.image_build_seconds = 0
+
 
 # DESIGN 6: the 13 azure-ai-ml JobStatus values plus REST's Unknown.
 JOB_STATUSES = [
@@ -148,7 +160,10 @@ async def test_a_failed_step_fails_the_run_and_the_rest_never_start(
     ]
     assert state.error is not None
     assert "evaluate-model" in state.error
+    # the step run's own error, not a pointer to Studio
     assert state.steps[1].error is not None
+    assert "exited with status code 1" in state.steps[1].error
+    assert "exited with status code 1" in state.error
 
 
 async def test_cancel_goes_through_begin_cancel(
@@ -178,6 +193,32 @@ async def test_cancel_goes_through_begin_cancel(
     assert (await backend.refresh(spec, submitted.backend_job_name)).raw_status == "Canceled"
 
 
+async def test_cancel_answers_once_azure_accepted_it(
+    backend_factory: Callable[..., AzureMLBackend],
+    settings: Settings,
+    workspace: FakeWorkspace,
+    clock: FakeClock,
+    spec_factory: Callable[..., RunSpec],
+) -> None:
+    """The cancel LRO has no Retry-After: waiting on it means ARM's 30 s polling interval,
+    past the call limit. The accepted POST is the answer; polls report the rest."""
+    backend = backend_factory(settings.model_copy(update={"azure_call_timeout_seconds": 5.0}))
+    spec = spec_factory("job", run_id="cancel-fast")
+    submitted = await backend.submit(spec)
+    clock.advance(40)
+
+    with workspace.transport.recording() as calls:
+        started = time.monotonic()
+        await backend.cancel(spec, submitted.backend_job_name)
+        took = time.monotonic() - started
+
+    assert took < 2
+    assert [(c.method, c.path.rsplit("/", 1)[-1], c.status) for c in calls] == [("POST", "cancel", 202)]
+    assert (await backend.refresh(spec, submitted.backend_job_name)).raw_status == "CancelRequested"
+    clock.advance(10)
+    assert (await backend.refresh(spec, submitted.backend_job_name)).status is RunStatus.CANCELED
+
+
 async def test_command_job_progress_and_times(
     backend: AzureMLBackend, clock: FakeClock, spec_factory: Callable[..., RunSpec]
 ) -> None:
@@ -205,11 +246,81 @@ async def test_what_a_poll_costs(
         await backend.refresh(spec, submitted.backend_job_name)
 
     print(f"\nrequests per pipeline poll: first={len(first)} later={len(later)}")
-    # jobs.get, then jobs.list(parent_job_name=...), which reads the parent again and lists
-    # its children from run history (the first call also discovers the run-history URL)
+    # jobs.get, then the run history children (the first poll also reads the workspace and
+    # its discovery document to find run history)
     assert [(r.method, r.host.split(".")[0]) for r in later] == [
-        ("GET", "management"),
         ("GET", "management"),
         ("GET", workspace.location),
     ]
+    assert len(first) == 4
     assert all(r.method == "GET" for r in first)
+
+
+async def test_a_step_started_when_it_ran_not_when_it_was_created(
+    backend: AzureMLBackend, workspace: FakeWorkspace, clock: FakeClock, spec_factory: Callable[..., RunSpec]
+) -> None:
+    """A step's run is created when the pipeline reaches it; queueing, preparation and the
+    environment's image build come before it runs. Its start is startTimeUtc."""
+    workspace.image_build_seconds = 60  # the first step also waits for the image
+    spec = spec_factory("pipeline", run_id="late-start")
+    submitted = await backend.submit(spec)
+    created = workspace.job(submitted.backend_job_name).created
+    clock.advance(4 * STEP_SECONDS)
+
+    state = await backend.refresh(spec, submitted.backend_job_name)
+
+    url = f"https://{workspace.api_host}/history/v1.0{workspace.scope}/runs/{submitted.backend_job_name}/children"
+    runs = {
+        r["displayName"]: r
+        for r in workspace.transport.session.get(url, params={"api-version": "v1.0"}).json()["value"]
+    }
+    for step in state.steps:
+        run = runs[step.name]
+        assert step.started_at == parse_time(run["startTimeUtc"]), step.name
+        assert step.ended_at == parse_time(run["endTimeUtc"]), step.name
+        assert step.started_at is not None
+        created_at = parse_time(run["createdUtc"])
+        assert created_at is not None
+        assert step.started_at > created_at, step.name
+    train = state.steps[0]
+    assert train.started_at is not None
+    assert (train.started_at - created).total_seconds() == 2 + 30 + 60  # pipeline start, queue+prep, build
+    assert state.started_at == created + timedelta(
+        seconds=2
+    )  # the Execution stage, from azureml.pipelines.stages
+
+
+async def test_a_reused_step_is_reported_and_points_at_the_run_that_did_the_work(
+    backend: AzureMLBackend, workspace: FakeWorkspace, clock: FakeClock, spec_factory: Callable[..., RunSpec]
+) -> None:
+    workspace.child_namer = lambda parent, display: f"{parent}-{display}"
+    first = await backend.submit(spec_factory("pipeline", run_id="original"))
+    clock.advance(4 * STEP_SECONDS)
+    workspace.resubmit(first.backend_job_name, "again")  # the same pipeline, unchanged
+    clock.advance(4 * STEP_SECONDS)
+
+    state = await backend.refresh(spec_factory("pipeline", run_id="again"), "again")
+
+    train, evaluate, register = state.steps
+    assert train.reused is True
+    assert train.raw_status == "Completed"
+    assert train.backend_job_name == "again-train-model"  # the reused child itself
+    # metrics, artifacts and logs live with the run that did the work
+    assert train.mlflow_run_id == "trainctl-original-train-model"
+    # evaluate and register read the champion: not deterministic, never reused
+    assert (evaluate.reused, register.reused) == (False, False)
+    assert evaluate.mlflow_run_id == "again-evaluate-model"
+
+
+async def test_an_unchanged_submission_reuses_its_train_step(
+    backend: AzureMLBackend, clock: FakeClock, spec_factory: Callable[..., RunSpec]
+) -> None:
+    await backend.submit(spec_factory("pipeline", run_id="monday"))
+    clock.advance(4 * STEP_SECONDS)
+    spec = spec_factory("pipeline", run_id="tuesday")
+    submitted = await backend.submit(spec)
+    clock.advance(STEP_SECONDS)
+
+    state = await backend.refresh(spec, submitted.backend_job_name)
+
+    assert state.steps[0].reused

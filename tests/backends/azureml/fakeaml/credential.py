@@ -25,6 +25,7 @@ class FakeCredential:
     def __init__(self, client_id: str = "11111111-2222-3333-4444-555555555555") -> None:
         self.client_id = client_id
         self.fail_with: str | None = None  # a message: every get_token raises
+        self.fail_scopes: set[str] = set()  # scopes this identity gets no token for
         self.delay_seconds = 0.0
         self.scopes: list[str] = []
         self._lock = threading.Lock()
@@ -36,6 +37,8 @@ class FakeCredential:
             time.sleep(self.delay_seconds)
         if self.fail_with is not None:
             raise ClientAuthenticationError(self.fail_with)
+        if refused := self.fail_scopes.intersection(scopes):
+            raise ClientAuthenticationError(f"AADSTS500011: no token for {', '.join(sorted(refused))}")
         audience = scopes[0].removesuffix("/.default") if scopes else "https://management.azure.com"
         expires = int(time.time()) + 3600
         claims = {

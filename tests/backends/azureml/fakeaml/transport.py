@@ -2,7 +2,8 @@
 
 It subclasses the real `RequestsTransport` and only swaps the `requests` adapter, so the
 responses the SDK sees are built by the same code as in production (streaming, error
-mapping, `RestRequestsTransportResponse` for the newer generated clients).
+mapping, `RestRequestsTransportResponse` for the newer generated clients). A test can inject
+faults, or replay a recorded answer for a route (`replay`), ahead of the workspace.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ class Recorded:
     query: dict[str, str]
     body: bytes
     status: int
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+    def response_json(self) -> Any:
+        return json.loads(self.response_body) if self.response_body else None
 
 
 @dataclass
@@ -76,6 +82,18 @@ class Fault:
         if self.hits >= self.times:
             return False
         return (self.method is None or self.method == method) and self.path_contains in path
+
+
+@dataclass
+class Canned:
+    """A recorded answer replayed for every request matching method and path ending."""
+
+    method: str
+    path_ends_with: str
+    reply: Reply
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method == method and path.endswith(self.path_ends_with)
 
 
 Handler = Callable[[str, str, str, dict[str, str], bytes, Mapping[str, str]], Reply]
@@ -131,6 +149,7 @@ class FakeTransport(RequestsTransport):
         self._lock = threading.Lock()
         self.log: list[Recorded] = []
         self.faults: list[Fault] = []
+        self.canned: list[Canned] = []
 
     # -- assertions helpers -------------------------------------------------------------
     def requests(self, method: str | None = None, path_contains: str = "") -> list[Recorded]:
@@ -158,6 +177,12 @@ class FakeTransport(RequestsTransport):
             self.faults.append(fault)
         return fault
 
+    def replay(self, method: str, path_ends_with: str, reply: Reply) -> None:
+        """Answer matching requests with `reply` (a recorded answer) instead of the handler;
+        the latest one given for a path wins."""
+        with self._lock:
+            self.canned.insert(0, Canned(method, path_ends_with, reply))
+
     # -- the adapter's entry point ----------------------------------------------------------
     def dispatch(self, request: requests.PreparedRequest, read_timeout: float | None) -> Reply:
         method = request.method or "GET"
@@ -169,16 +194,19 @@ class FakeTransport(RequestsTransport):
         if fault is not None and fault.delay_seconds:
             if read_timeout is not None and fault.delay_seconds > read_timeout:
                 time.sleep(read_timeout)
-                self._record(method, request.url or "", host, path, query, body, 0)
+                self._record(method, request.url or "", host, path, query, body, Reply(0))
                 raise requests.exceptions.ReadTimeout(f"fake: no answer within {read_timeout}s")
             time.sleep(fault.delay_seconds)
-        if fault is not None and fault.status is not None and not fault.after_processing:
+        canned = next((c for c in self.canned if c.matches(method, path)), None)
+        if canned is not None:
+            reply = canned.reply
+        elif fault is not None and fault.status is not None and not fault.after_processing:
             reply = _fault_reply(fault)
         else:
             reply = self._handler(method, host, path, query, body, request.headers)
             if fault is not None and fault.status is not None:
                 reply = _fault_reply(fault)
-        self._record(method, request.url or "", host, path, query, body, reply.status)
+        self._record(method, request.url or "", host, path, query, body, reply)
         return reply
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -190,18 +218,23 @@ class FakeTransport(RequestsTransport):
         return None
 
     def _record(
-        self, method: str, url: str, host: str, path: str, query: dict[str, str], body: bytes, status: int
+        self, method: str, url: str, host: str, path: str, query: dict[str, str], body: bytes, reply: Reply
     ) -> None:
+        recorded = Recorded(
+            method, url, host, path, query, body, reply.status, dict(reply.headers), reply.body
+        )
         with self._lock:
-            self.log.append(Recorded(method, url, host, path, query, body, status))
+            self.log.append(recorded)
 
 
 def _fault_reply(fault: Fault) -> Reply:
-    headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+    from .arm import error  # arm builds on Reply
+
     status = fault.status or 500
     code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
-    reply = Reply.error(status, code, f"fake: injected {status}")
-    reply.headers.update(headers)
+    reply = error(status, code, f"fake: injected {status}")
+    if fault.retry_after:
+        reply.headers["Retry-After"] = fault.retry_after
     return reply
 
 
