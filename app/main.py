@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import data_assets, health, models, runs
+from app.api.drain import CloseWhileDraining
 from app.api.errors import install_handlers
 from app.api.guarded import include_guarded
 from app.api.limits import BodySizeLimit
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
+    app.add_middleware(CloseWhileDraining)
     include_guarded(app, (runs.router, models.router, data_assets.router, health.router), guard)
     install_observability(app)  # last: its middleware wraps the size limit and auth too
     return app

@@ -59,6 +59,10 @@ def _store(request: Request) -> Store:
     return services(request).store
 
 
+def _lifecycle(request: Request) -> Lifecycle:
+    return services(request).lifecycle
+
+
 RunsDep = Annotated[RunQueries, Depends(_queries)]
 SubmissionDep = Annotated[RunSubmission, Depends(_submission)]
 ModelsDep = Annotated[ModelRegistry, Depends(_models)]
@@ -66,3 +70,4 @@ AssetsDep = Annotated[DataAssets, Depends(_assets)]
 BackendDep = Annotated[TrainingBackend, Depends(_backend)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
+LifecycleDep = Annotated[Lifecycle, Depends(_lifecycle)]

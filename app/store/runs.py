@@ -1,13 +1,19 @@
-"""Runs and their steps: all the SQL of the run aggregate. Each method is one transaction."""
+"""Runs and their steps: all the SQL of the run aggregate. Each method is one transaction.
+
+Every committed change is announced: to this process's listeners at once, and to the other
+replicas through the change feed (``notify.publish``). The lifecycle's writes (submission to
+the backend, state, end, callback attempts) go through a store ``fenced`` by the leader's
+lease: a replica that lost the lease cannot change a run any more.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,9 +22,23 @@ from app.domain.outcome import Outcome
 from app.domain.state import RunState
 from app.domain.status import FINAL_STATUSES, RunStatus
 from app.store.champions import add_champion_event
+from app.store.db import advisory_key
+from app.store.notify import publish
 from app.store.tables import ChampionEventRow, RunRow, StepRow
 
 _FINAL = tuple(s.value for s in FINAL_STATUSES)
+
+
+class Fence(Protocol):
+    def check(self, session: Session) -> None:
+        """Raise (LeaseLost) unless this replica may still write as the leader."""
+        ...
+
+
+class QueueFull(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
 class IdempotencyConflict(Exception):
@@ -37,40 +57,69 @@ class RunFilter:
 
 
 class RunStore:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, fence: Fence | None = None) -> None:
         self._sessions = sessions
+        self._fence = fence
         #: Called with a run id after every committed change to that run (cache invalidation).
         self.run_changed: list[Callable[[str], None]] = []
 
+    def fenced(self, fence: Fence) -> RunStore:
+        """The same store whose lifecycle writes first check ``fence`` in their transaction."""
+        view = RunStore(self._sessions, fence=fence)
+        view.run_changed = self.run_changed  # one list: listeners hear both
+        return view
+
     @contextmanager
-    def _run_tx(self, run_id: str) -> Iterator[Session]:
+    def _run_tx(self, run_id: str, kind: str = "changed", *, fenced: bool = True) -> Iterator[Session]:
         try:
             with self._sessions.begin() as session:
+                if fenced and self._fence is not None:
+                    self._fence.check(session)
                 yield session
+                publish(session, kind, run_id)
         finally:
             for listener in self.run_changed:
                 listener(run_id)
 
     # -- creating and reading ---------------------------------------------------------------
 
-    def create(self, row: RunRow, step_names: Sequence[str]) -> tuple[RunRow, bool]:
+    def create(
+        self, row: RunRow, step_names: Sequence[str], *, max_active: int | None = None
+    ) -> tuple[RunRow, bool]:
         """Insert a run; with an idempotency key already used, return that run instead.
 
         Returns (run, created). Raises IdempotencyConflict when the key was used for a
-        different request body.
+        different request body, QueueFull when ``max_active`` runs are queued or running.
+        The limit holds across replicas: submissions take turns (a lock in the database)
+        between counting and inserting; the key's uniqueness is the table's constraint.
         """
         row.steps = [
             StepRow(name=name, position=i, status="queued", raw_status="NotStarted", reused=False)
             for i, name in enumerate(step_names)
         ]
+        existing: RunRow | None = None
         try:
             with self._sessions.begin() as session:
-                session.add(row)
-            return row, True
+                if max_active is not None:
+                    _one_at_a_time(session, "submit")
+                    if row.idempotency_key is not None:
+                        existing = session.scalars(
+                            select(RunRow).where(RunRow.idempotency_key == row.idempotency_key)
+                        ).first()
+                    if existing is None and _count_active(session) >= max_active:
+                        raise QueueFull(max_active)
+                if existing is None:
+                    session.add(row)
+                    session.flush()
+                    publish(session, "created", row.id)
+            if existing is None:
+                return row, True
         except IntegrityError:
             if row.idempotency_key is None:
                 raise
-        existing = self.by_idempotency_key(row.idempotency_key)
+        if existing is None:
+            assert row.idempotency_key is not None
+            existing = self.by_idempotency_key(row.idempotency_key)
         if existing is None:  # the key's owner vanished between both statements
             raise RuntimeError("idempotency key lookup failed")
         if existing.request_hash != row.request_hash:
@@ -104,14 +153,24 @@ class RunStore:
             return list(session.scalars(query))
 
     def count_active(self) -> int:
-        query = select(func.count()).select_from(RunRow).where(RunRow.status.not_in(_FINAL))
         with self._sessions() as session:
-            return int(session.scalar(query) or 0)
+            return _count_active(session)
 
     def count_by_status(self) -> dict[str, int]:
         query = select(RunRow.status, func.count()).group_by(RunRow.status)
         with self._sessions() as session:
             return {status: int(n) for status, n in session.execute(query)}
+
+    def request_cancel(self, run_id: str) -> RunRow | None:
+        """Record that a cancel was asked (by any replica); the leader carries it out. None
+        when the run does not exist or already ended."""
+        with self._run_tx(run_id, "cancel", fenced=False) as session:
+            row = session.get(RunRow, run_id)
+            if row is None or row.status in _FINAL:
+                return None
+            if row.cancel_requested_at is None:
+                row.cancel_requested_at = row.updated_at = utcnow()
+            return row
 
     # -- the lifecycle's writes -------------------------------------------------------------
 
@@ -201,11 +260,27 @@ class RunStore:
                 return
             row.callback_attempts = [*row.callback_attempts, attempt]
             row.callback_state = state
+            row.updated_at = utcnow()  # the attempts are part of the run's body
 
     def pending_callbacks(self) -> list[RunRow]:
         query = select(RunRow).where(RunRow.callback_state == "pending")
         with self._sessions() as session:
             return list(session.scalars(query))
+
+
+def _count_active(session: Session) -> int:
+    query = select(func.count()).select_from(RunRow).where(RunRow.status.not_in(_FINAL))
+    return int(session.scalar(query) or 0)
+
+
+def _one_at_a_time(session: Session, name: str) -> None:
+    """Serialize the rest of this transaction with every other one that says the same."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
+    else:
+        # Any write statement takes SQLite's database write lock now instead of at commit,
+        # so the count below cannot go stale before the insert.
+        session.execute(text("UPDATE leases SET token = token WHERE 1 = 0"))
 
 
 def _assign(target: object, **values: Any) -> bool:
