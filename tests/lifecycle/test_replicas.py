@@ -208,12 +208,23 @@ def test_a_rolling_restart_under_a_steady_stream_of_requests_fails_none(tmp_path
                     time.sleep(2)
                 stop = True
                 streaming.result()
+            # Readiness alone kept traffic away from each stopping replica: not even a
+            # connection was refused (the drain period is what makes this hold).
+            retries = balancer.connect_retries
         assert failures == [], failures[:20]
+        assert retries == 0
         assert len(served) > 200
         with services[0].client() as client:
-            listed = client.get("/v1/training-runs", params={"model_name": "rolling", "limit": 200}).json()
-            assert len(listed["items"]) == len(keys)  # one run per key, none lost
-            for run in listed["items"]:
+            runs: list[dict[str, Any]] = []
+            query: dict[str, Any] = {"model_name": "rolling", "limit": 200}
+            while True:  # every page
+                page = client.get("/v1/training-runs", params=query).json()
+                runs += page["items"]
+                if not page["next_cursor"]:
+                    break
+                query["cursor"] = page["next_cursor"]
+            assert len(runs) == len(keys)  # one run per key, none lost
+            for run in runs:
                 assert wait_final(client, run["id"])["status"] == "completed"
     finally:
         stop_all(services)
