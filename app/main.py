@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from app.api import data_assets, events, health, models, runs
 from app.api.docs import install_docs
+from app.api.drain import CloseWhileDraining
 from app.api.errors import declare_problem_schema, install_handlers
 from app.api.guarded import include_guarded
 from app.api.limits import BodySizeLimit
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, backend: TrainingBackend | None
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
+    app.add_middleware(CloseWhileDraining)
     routers = (runs.router, models.router, data_assets.router, events.router, health.router)
     include_guarded(app, routers, guard)
     install_ui(app, guard, settings)

@@ -16,6 +16,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".trainctl")
     database_url: str | None = None  # default: SQLite inside data_dir
+    # Replicas: the leader's lease lasts this long on the database's clock; a dead leader is
+    # replaced within it (plus one second).
+    lease_seconds: float = Field(default=5.0, ge=2.0, le=120.0)
+    # On SIGTERM: keep serving this long while /readyz says "draining", so the load balancer
+    # stops sending before the listener closes. Default: 0 with SQLite (one process), 3 s with
+    # a database server (other replicas take the traffic).
+    drain_seconds: float | None = Field(default=None, ge=0.0, le=300.0)
+    # Set by `serve --workers N` for its workers (see app/store/ownership.py); never by hand.
+    sqlite_shared_token: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -108,6 +117,12 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.resolved_data_dir / 'trainctl.db'}"
+
+    @property
+    def resolved_drain_seconds(self) -> float:
+        if self.drain_seconds is not None:
+            return self.drain_seconds
+        return 0.0 if self.resolved_database_url.startswith("sqlite") else 3.0
 
 
 def settings_problems(error: ValidationError) -> list[str]:

@@ -21,8 +21,9 @@ def free_port() -> int:
 
 
 class Service:
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 1) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env or {}
@@ -40,6 +41,8 @@ class Service:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--workers",
+            str(self.workers),
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(

@@ -10,6 +10,8 @@ os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="trainctl-mpl-"))
 # A developer's Azure settings must never send a test to a real workspace.
 for _name in ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME"):
     os.environ.pop(_name, None)
+import tests.support.databases  # noqa: E402,F401  (reads TRAINCTL_TEST_DATABASE_URL first)
+
 for _name in list(os.environ):
     # TRAINCTL_AZURE_RECORDINGS is the test suite's own input (which recordings to replay)
     if _name.startswith("TRAINCTL_") and _name != "TRAINCTL_AZURE_RECORDINGS":
@@ -24,19 +26,38 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.support.asgi import AppThread  # noqa: E402
+from tests.support.databases import KINDS, database, require_postgres  # noqa: E402
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """Each test that needs a database runs on SQLite and on PostgreSQL (skipped, saying why,
+    when no PostgreSQL server is configured)."""
+    kind: str = request.param
+    if kind == "postgresql":
+        require_postgres()
+    return kind
+
+
+@pytest.fixture
+def database_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of this test's own."""
+    with database(db_kind, tmp_path / "db") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppThread]:
+def api(tmp_path_factory: pytest.TempPathFactory, db_kind: str) -> Iterator[AppThread]:
     """One started service (local backend, warm step runner) shared by the API tests."""
     from app.main import create_app
     from app.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("service-data")
-    thread = AppThread(create_app(Settings(data_dir=data_dir))).start()
-    thread.data_dir = data_dir  # type: ignore[attr-defined]
-    yield thread
-    thread.stop()
+    with database(db_kind, data_dir) as url:
+        thread = AppThread(create_app(Settings(data_dir=data_dir, database_url=url))).start()
+        thread.data_dir = data_dir  # type: ignore[attr-defined]
+        yield thread
+        thread.stop()
 
 
 @pytest.fixture

@@ -75,6 +75,10 @@ def _store(request: Request) -> Store:
     return services(request).store
 
 
+def _lifecycle(request: Request) -> Lifecycle:
+    return services(request).lifecycle
+
+
 RunsDep = Annotated[RunQueries, Depends(_queries)]
 TrialsDep = Annotated[TrialQueries, Depends(_trials)]
 SubmissionDep = Annotated[RunSubmission, Depends(_submission)]
@@ -85,3 +89,4 @@ BackendDep = Annotated[TrainingBackend, Depends(_backend)]
 CallerDep = Annotated[str, Depends(_caller)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
+LifecycleDep = Annotated[Lifecycle, Depends(_lifecycle)]

@@ -44,7 +44,18 @@ class TrainingBackend(Protocol):
         ...
 
     async def start(self) -> None:
-        """Begin slow start-up work and return at once; called before the store is migrated."""
+        """What every replica needs, begun at once; called before the store is migrated."""
+        ...
+
+    async def lead(self) -> None:
+        """This replica drives runs from now on (it took the lifecycle lease): start what
+        submit, refresh, cancel and outcome need (the local engine and its step runner) and
+        return at once. Runs it did not start itself are resumed through ``refresh``."""
+        ...
+
+    async def step_down(self) -> None:
+        """Another replica drives runs now: stop this one's work at once without ending any
+        run (the new leader resumes or re-polls it). ``lead`` may follow again later."""
         ...
 
     async def store_ready(self) -> None:

@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the API (uvicorn, one worker)")
+    serve = sub.add_parser("serve", help="run the API (uvicorn; --workers N for more processes)")
     serve.add_argument("--host", help="bind address (env TRAINCTL_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env TRAINCTL_PORT; default 8000)")
     serve.add_argument(
@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="data_dir",
         type=Path,
         help="data directory (env TRAINCTL_DATA_DIR; default ./.trainctl)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API worker processes on one port (default 1); one of them drives the runs",
     )
 
     _add_submit(sub, common, "job")

@@ -1,4 +1,11 @@
-"""Lets requests wait for a run to end (long-poll) without polling the database."""
+"""Lets requests wait for news of a run (the ``/wait`` long-poll) without polling the database.
+
+Any committed change to a run wakes its waiters, which then read the run again: a change made
+in this process (the store's listeners), or by another replica (the change feed, e.g.
+PostgreSQL NOTIFY). So a request waiting on one replica hears of a run that the leader, on
+another, finished. ``close()`` (a draining replica) wakes every waiter for good, so long-polls
+answer with the run as it is instead of holding up the shutdown.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +15,47 @@ from collections import defaultdict
 
 class RunEvents:
     def __init__(self) -> None:
-        self._finished: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self._waiters: defaultdict[str, int] = defaultdict(int)
+        self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self.closing = False
 
-    def finished(self, run_id: str) -> None:
-        if run_id in self._finished:
-            self._finished[run_id].set()
+    def changed(self, run_id: str) -> None:
+        for waiter in self._waiters.get(run_id, ()):
+            _wake(waiter)
 
-    async def wait_finished(self, run_id: str, timeout: float) -> bool:
-        event = self._finished[run_id]
-        self._waiters[run_id] += 1
+    #: The reconciler recorded a run's end (a change like any other for the waiters).
+    finished = changed
+
+    def wake_all(self) -> None:
+        """Changes may have been missed (the change feed reconnected): everybody looks again."""
+        for waiters in list(self._waiters.values()):
+            for waiter in waiters:
+                _wake(waiter)
+
+    def close(self) -> None:
+        self.closing = True
+        self.wake_all()
+
+    async def wait_changed(self, run_id: str, timeout: float) -> bool:
+        """True when the run changed (or the service is closing) within ``timeout`` seconds."""
+        if self.closing:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[run_id].add(waiter)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await waiter
             return True
         except TimeoutError:
             return False
         finally:
-            self._waiters[run_id] -= 1
-            if self._waiters[run_id] == 0:
-                del self._waiters[run_id]
-                self._finished.pop(run_id, None)
+            waiters = self._waiters.get(run_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._waiters[run_id]
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    # Thread-safe: a store listener may run in a worker thread.
+    loop = waiter.get_loop()
+    loop.call_soon_threadsafe(lambda: None if waiter.done() else waiter.set_result(None))

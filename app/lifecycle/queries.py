@@ -1,8 +1,14 @@
 """Reading runs: status (served from a per-run serialized body), long-poll, outcome, and what
-the backend holds (metrics, artifacts, logs)."""
+the backend holds (metrics, artifacts, logs).
+
+The serialized bodies are dropped on every change to their run: changes this process makes
+(the store's listeners) and those other replicas make (the change feed). While the feed is
+down, changes could go unheard, so the cache is not used at all.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
@@ -14,10 +20,16 @@ from app.domain.status import RunStatus
 from app.lifecycle.events import RunEvents
 from app.lifecycle.schemas import OutcomeRead, RunMetricsRead, StepMetrics, TrialMetrics
 from app.lifecycle.views import outcome_read, run_read
-from app.store.runs import RunFilter, RunStore
+from app.store.notify import Change, ChangeFeed
+from app.store.run_sql import RunFilter
+from app.store.runs import RunStore
 from app.store.tables import RunRow
 
 READ_CACHE_SIZE = 10_000
+#: A long-poll reads its run again this often even without news: a safety net only, as every
+#: change wakes it (more often while the change feed is down).
+RECHECK_SECONDS = 5.0
+RECHECK_SECONDS_FEED_DOWN = 0.5
 
 
 def require_run(runs: RunStore, run_id: str) -> RunRow:
@@ -37,14 +49,21 @@ class TrialReader(Protocol):
 
 class RunQueries:
     def __init__(
-        self, runs: RunStore, backend: TrainingBackend, events: RunEvents, trials: TrialReader | None = None
+        self,
+        runs: RunStore,
+        backend: TrainingBackend,
+        events: RunEvents,
+        trials: TrialReader | None = None,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.runs = runs
         self.backend = backend
         self.events = events
         self.trials = trials
+        self.feed = feed or ChangeFeed()
         self._read_cache: OrderedDict[str, bytes] = OrderedDict()
         runs.run_changed.append(self._forget_read)
+        self.feed.subscribe(self._heard)
 
     def get(self, run_id: str) -> RunRow:
         return require_run(self.runs, run_id)
@@ -52,8 +71,12 @@ class RunQueries:
     def read_json(self, run_id: str) -> bytes:
         """The run's API body, serialized once per change: status polls are the hot path, and
         the store invalidates the entry on every committed change to the run."""
+        if not self.feed.healthy:
+            return run_read(self.get(run_id)).model_dump_json().encode()
         cached = self._read_cache.get(run_id)
         if cached is None:
+            # No await from the read to the insert: an invalidation heard in between (the
+            # feed runs on this event loop) cannot be overtaken by the stale body.
             cached = run_read(self.get(run_id)).model_dump_json().encode()
             self._read_cache[run_id] = cached
             if len(self._read_cache) > READ_CACHE_SIZE:
@@ -62,6 +85,12 @@ class RunQueries:
 
     def _forget_read(self, run_id: str) -> None:
         self._read_cache.pop(run_id, None)
+
+    def _heard(self, change: Change) -> None:
+        if change.kind == "resync":
+            self._read_cache.clear()
+        elif change.subject:
+            self._read_cache.pop(change.subject, None)
 
     def page(
         self,
@@ -104,9 +133,17 @@ class RunQueries:
         return self.runs.count(flt)
 
     async def wait(self, run_id: str, timeout: float) -> RunRow:
+        """The run once it has ended, or as it is when ``timeout`` passes (or the service
+        starts draining): whichever replica records the end, its change wakes this one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         row = self.get(run_id)
-        if not RunStatus(row.status).is_final:
-            await self.events.wait_finished(run_id, timeout)
+        while not RunStatus(row.status).is_final and not self.events.closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            recheck = RECHECK_SECONDS if self.feed.healthy else RECHECK_SECONDS_FEED_DOWN
+            await self.events.wait_changed(run_id, min(remaining, recheck))
             row = self.get(run_id)
         return row
 

@@ -1,9 +1,12 @@
 """The background loop that moves runs forward: the only writer of run state after submission.
 
 It hands queued runs to the backend, copies the backend's view of each active run into the
-store, and on the final state records the outcome, the champion history, wakes waiters and
-runs the finish hooks (callbacks, metrics). Transient backend errors (throttling, timeouts,
-5xx) back off per run and never fail a run. It reads each run's spec as stored at submission.
+store, carries out cancels asked through the store, and on the final state records the
+outcome, the champion history, wakes waiters and runs the finish hooks (callbacks, metrics).
+Transient backend errors (throttling, timeouts, 5xx) back off per run and never fail a run. It
+reads each run's spec as stored at submission. It runs only on the replica that leads (see
+``leadership.py``), and everything it remembers in memory is only a shortcut: a new leader
+starts from the store alone.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class Reconciler:
         #: Runs being handed to the backend right now, and those canceled meanwhile.
         self._submitting: set[str] = set()
         self._cancel_after_submit: set[str] = set()
+        #: Runs whose stored cancel request this reconciler has carried out.
+        self._cancel_sent: set[str] = set()
 
     # -- the RunDriver interface --------------------------------------------------------------
 
@@ -71,17 +76,21 @@ class Reconciler:
     # -- the loop -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        # A new term starts from the store: no back-off or cancel remembered from an old one.
+        self._retry_at.clear()
+        self._failures.clear()
+        self._cancel_sent.clear()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="reconciler")
 
-    async def stop(self) -> None:
+    async def stop(self, *, final_pass: bool = True) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        # One last pass records whatever finished while the backend drained.
-        with contextlib.suppress(Exception):
-            await self.pass_once(submit=False)
+        if final_pass:  # one last pass records whatever finished while the backend drained
+            with contextlib.suppress(Exception):
+                await self.pass_once(submit=False)
 
     async def _loop(self) -> None:
         while True:
@@ -131,6 +140,9 @@ class Reconciler:
         log.warning("run %s: transient backend error (%s); retrying in %.1f s", run_id, error, delay)
 
     async def _advance(self, row: RunRow) -> None:
+        asked = row.cancel_requested_at is not None and row.id not in self._cancel_sent
+        if asked and await self._carry_out_cancel(row):
+            return
         spec = row.spec
         job_name = row.backend_job_name
         if job_name is None:
@@ -160,6 +172,18 @@ class Reconciler:
             await self.backend.cancel(row.spec, job_name)
         return job_name
 
+    async def _carry_out_cancel(self, row: RunRow) -> bool:
+        """A cancel asked through the store (by any replica). True when that ended the run."""
+        try:
+            await self.cancel(row)
+        except BackendError as error:
+            if error.transient:
+                raise  # backs off, and asks again on a later pass
+            # E.g. the job is already ending: the run still ends as the backend reports it.
+            log.warning("run %s: cancel refused by the backend: %s", row.id, error)
+        self._cancel_sent.add(row.id)
+        return row.backend_job_name is None and row.id not in self._submitting
+
     @staticmethod
     def _champion_event(row: RunRow, state: RunState, outcome: Outcome) -> ChampionEventRow | None:
         """A champion-history entry, when this run itself promoted its model (not on reuse)."""
@@ -182,6 +206,7 @@ class Reconciler:
             await self._finish(updated)
 
     async def _finish(self, row: RunRow) -> None:
+        self._cancel_sent.discard(row.id)
         self.backend.release(row.id)
         self.events.finished(row.id)
         for hook in self.on_finished:

@@ -1,11 +1,13 @@
 """Taking a training request: idempotency, the queue limit, the spec built once, and cancel.
 
-The submission service never drives a run itself: it hands the run to a ``RunDriver`` (the
-reconciler), which it only knows through that interface.
+The submission service never drives a run itself: it stores the run (or the cancel request)
+and wakes the ``RunDriver`` (the reconciler), which it only knows through that interface. Any
+replica takes requests; the one that leads carries them out, woken through the change feed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -17,23 +19,25 @@ from app.domain.errors import Conflict, IdempotencyKeyReused, TooManyRuns
 from app.domain.pipeline import step_names
 from app.domain.spec import RunOptions, RunSpec
 from app.domain.status import RunStatus
+from app.lifecycle.events import RunEvents
 from app.lifecycle.ids import new_run_id
 from app.lifecycle.queries import require_run
 from app.lifecycle.schemas import TrainingRunCreate
 from app.security.egress import CallbackPolicy
-from app.store.runs import IdempotencyConflict, RunStore
+from app.store.run_sql import IdempotencyConflict, QueueFull
+from app.store.runs import RunStore
 from app.store.tables import RunRow
+
+#: How long a cancel waits for the run to end before answering with the run as it is.
+CANCEL_WAIT_SECONDS = 2.0
 
 
 class RunDriver(Protocol):
-    """What moves runs forward once they are stored (the reconciler)."""
+    """What moves runs forward once they are stored (the reconciler, if this replica leads)."""
 
     def wake(self) -> None:
-        """A run was created or changed: look at the active runs now, not at the next poll."""
-        ...
-
-    async def cancel(self, row: RunRow) -> None:
-        """Stop a run, whether or not the backend has seen it yet."""
+        """A run was created or a cancel asked: look at the active runs now, not at the next
+        poll. A no-op on a replica that does not lead (the change feed tells the leader)."""
         ...
 
 
@@ -43,6 +47,7 @@ class RunSubmission:
         runs: RunStore,
         backend: TrainingBackend,
         driver: RunDriver,
+        events: RunEvents,
         callback_policy: CallbackPolicy,
         *,
         max_active_runs: int,
@@ -51,6 +56,7 @@ class RunSubmission:
         self.runs = runs
         self.backend = backend
         self.driver = driver
+        self.events = events
         self.callback_policy = callback_policy
         self.max_active_runs = max_active_runs
         self.max_active_per_caller = max_active_per_caller
@@ -75,7 +81,7 @@ class RunSubmission:
                 if existing.request_hash != request_hash:
                     raise _conflict(existing)
                 return existing, False
-        self._check_queue(caller)
+        self._check_queue(caller)  # the cheap early answer; create() decides under a lock
         spec = RunSpec(
             **body.model_dump(include=set(RunOptions.model_fields)),
             run_id=new_run_id(),
@@ -106,27 +112,30 @@ class RunSubmission:
             updated_at=now,
         )
         try:
-            run, created = self.runs.create(row, step_names(spec))
+            run, created = self.runs.create(
+                row,
+                step_names(spec),
+                max_active=self.max_active_runs,
+                max_per_caller=self.max_active_per_caller,
+            )
         except IdempotencyConflict as conflict:
             raise _conflict(conflict.existing) from None
+        except QueueFull as full:  # the limit as the database saw it, across replicas
+            raise self._full(full.scope) from None
         if created:
             self.driver.wake()
         return run, created
 
     def _check_queue(self, caller: str) -> None:
         if self.runs.count_active() >= self.max_active_runs:
-            raise TooManyRuns(
-                f"the service's queue is full: {self.max_active_runs} runs are queued or running "
-                "(TRAINCTL_MAX_QUEUED_RUNS); retry later",
-                retry_after=30,
-                extra={
-                    "limit": "service",
-                    "setting": "TRAINCTL_MAX_QUEUED_RUNS",
-                    "max": self.max_active_runs,
-                },
-            )
+            raise self._full("service")
         if self.runs.count_active(caller) >= self.max_active_per_caller:
-            raise TooManyRuns(
+            raise self._full("caller")
+
+    def _full(self, scope: str) -> TooManyRuns:
+        """The 429 for a full queue: the whole service's, or this caller's share of it."""
+        if scope == "caller":
+            return TooManyRuns(
                 f"your share of the queue is full: {self.max_active_per_caller} of your runs are queued "
                 "or running (TRAINCTL_MAX_QUEUED_RUNS_PER_CALLER); retry when one ends",
                 retry_after=30,
@@ -136,13 +145,30 @@ class RunSubmission:
                     "max": self.max_active_per_caller,
                 },
             )
+        return TooManyRuns(
+            f"the service's queue is full: {self.max_active_runs} runs are queued or running "
+            "(TRAINCTL_MAX_QUEUED_RUNS); retry later",
+            retry_after=30,
+            extra={"limit": "service", "setting": "TRAINCTL_MAX_QUEUED_RUNS", "max": self.max_active_runs},
+        )
 
     async def cancel(self, run_id: str) -> RunRow:
+        """Ask for the cancel in the store, wake the leader, and give it a moment to finish."""
         row = require_run(self.runs, run_id)
-        if RunStatus(row.status).is_final:
-            raise Conflict(f"run {run_id} already ended {row.status}")
-        await self.driver.cancel(row)
-        return require_run(self.runs, run_id)
+        if RunStatus(row.status).is_final or self.runs.request_cancel(run_id) is None:
+            raise Conflict(f"run {run_id} already ended {require_run(self.runs, run_id).status}")
+        self.driver.wake()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_WAIT_SECONDS
+        row = require_run(self.runs, run_id)
+        while (
+            not RunStatus(row.status).is_final
+            and not self.events.closing
+            and (remaining := deadline - loop.time()) > 0
+        ):
+            await self.events.wait_changed(run_id, remaining)
+            row = require_run(self.runs, run_id)
+        return row
 
 
 def _conflict(existing: RunRow) -> IdempotencyKeyReused:

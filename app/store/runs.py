@@ -1,11 +1,16 @@
 """Runs and their steps: all the SQL of the run aggregate. Each method is one transaction, and
-the events describing a change (``store/events.py``) are written in the same transaction."""
+the events describing a change (``store/events.py``) are written in the same transaction.
+
+Every committed change is announced: to this process's listeners at once, and to the other
+replicas through the change feed (``notify.publish``). The lifecycle's writes (submission to
+the backend, state, end, callback attempts) go through a store ``fenced`` by the leader's
+lease: a replica that lost the lease cannot change a run any more.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,42 +23,54 @@ from app.domain.state import RunState
 from app.domain.status import FINAL_STATUSES, RunStatus
 from app.store import events
 from app.store.champions import add_champion_event
-from app.store.events import EventNotifier, record, run_data, step_data
+from app.store.events import EventNotifier, record
+from app.store.notify import publish
+from app.store.run_events import outcome_data, promotion_data, record_changes, record_run, snapshot
+from app.store.run_sql import (
+    Fence,
+    IdempotencyConflict,
+    QueueFull,
+    RunFilter,
+    assign_changed,
+    count_active_runs,
+    filtered,
+    one_at_a_time,
+)
 from app.store.tables import ChampionEventRow, RunRow, StepRow
 from app.store.trials import summarize, write_trials
 
 _FINAL = tuple(s.value for s in FINAL_STATUSES)
 
 
-class IdempotencyConflict(Exception):
-    def __init__(self, existing: RunRow) -> None:
-        super().__init__(existing.id)
-        self.existing = existing
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    status: str | None = None
-    kind: str | None = None
-    experiment_name: str | None = None
-    model_name: str | None = None
-    before_id: str | None = None  # cursor: ids are time-ordered, newest first
-    limit: int = 50
-
-
 class RunStore:
-    def __init__(self, sessions: sessionmaker[Session], notifier: EventNotifier | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notifier: EventNotifier | None = None,
+        *,
+        fence: Fence | None = None,
+    ) -> None:
         self._sessions = sessions
         self.notifier = notifier or EventNotifier()
+        self._fence = fence
         #: Called with a run id after every committed change to that run (cache invalidation).
         self.run_changed: list[Callable[[str], None]] = []
 
+    def fenced(self, fence: Fence) -> RunStore:
+        """The same store whose lifecycle writes first check ``fence`` in their transaction."""
+        view = RunStore(self._sessions, self.notifier, fence=fence)
+        view.run_changed = self.run_changed  # one list: listeners hear both
+        return view
+
     @contextmanager
-    def _run_tx(self, run_id: str) -> Iterator[Session]:
+    def _run_tx(self, run_id: str, kind: str = "changed", *, fenced: bool = True) -> Iterator[Session]:
         committed: Session | None = None
         try:
             with self._sessions.begin() as session:
+                if fenced and self._fence is not None:
+                    self._fence.check(session)
                 yield session
+                publish(session, kind, run_id)
             committed = session
         finally:
             for listener in self.run_changed:
@@ -63,26 +80,59 @@ class RunStore:
 
     # -- creating and reading ---------------------------------------------------------------
 
-    def create(self, row: RunRow, step_names: Sequence[str]) -> tuple[RunRow, bool]:
+    def create(
+        self,
+        row: RunRow,
+        step_names: Sequence[str],
+        *,
+        max_active: int | None = None,
+        max_per_caller: int | None = None,
+    ) -> tuple[RunRow, bool]:
         """Insert a run; with an idempotency key already used, return that run instead.
 
         Returns (run, created). Raises IdempotencyConflict when the key was used for a
-        different request body.
+        different request body, QueueFull when ``max_active`` runs (or ``max_per_caller`` of
+        this caller's) are queued or running.
+        The limit holds across replicas: submissions take turns (a lock in the database)
+        between counting and inserting; the key's uniqueness is the table's constraint.
         """
         row.steps = [
             StepRow(name=name, position=i, status="queued", raw_status="NotStarted", reused=False)
             for i, name in enumerate(step_names)
         ]
+        existing: RunRow | None = None
+        caller = row.submitted_by or ""
         try:
             with self._sessions.begin() as session:
-                session.add(row)
-                _record_run(session, events.RUN_CREATED, row)
-            self.notifier.after_commit(session)
-            return row, True
+                if max_active is not None:
+                    one_at_a_time(session, "submit")
+                    if row.idempotency_key is not None:
+                        existing = session.scalars(
+                            select(RunRow).where(
+                                RunRow.submitted_by == caller, RunRow.idempotency_key == row.idempotency_key
+                            )
+                        ).first()
+                    if existing is None and count_active_runs(session) >= max_active:
+                        raise QueueFull(max_active, "service")
+                    caller_full = (
+                        max_per_caller is not None and count_active_runs(session, caller) >= max_per_caller
+                    )
+                    if existing is None and caller_full:
+                        raise QueueFull(max_per_caller or 0, "caller")
+                if existing is None:
+                    session.add(row)
+                    session.flush()
+                    record_run(session, events.RUN_CREATED, row)
+                    publish(session, "created", row.id)
+            if existing is None:
+                self.notifier.after_commit(session)
+                return row, True
         except IntegrityError:
             if row.idempotency_key is None:
                 raise
-        existing = self.by_idempotency_key(row.submitted_by or "", row.idempotency_key)
+        if existing is None:
+            assert row.idempotency_key is not None
+            existing = self.by_idempotency_key(caller, row.idempotency_key)
         if existing is None:  # the key's owner vanished between both statements
             raise RuntimeError("idempotency key lookup failed")
         if existing.request_hash != row.request_hash:
@@ -100,7 +150,7 @@ class RunStore:
             return session.get(RunRow, run_id)
 
     def find(self, flt: RunFilter) -> list[RunRow]:
-        query = _filtered(select(RunRow), flt).order_by(RunRow.id.desc()).limit(flt.limit)
+        query = filtered(select(RunRow), flt).order_by(RunRow.id.desc()).limit(flt.limit)
         if flt.before_id:
             query = query.where(RunRow.id < flt.before_id)
         with self._sessions() as session:
@@ -108,7 +158,7 @@ class RunStore:
 
     def count(self, flt: RunFilter) -> int:
         """How many runs match `flt` (its cursor and limit aside)."""
-        query = _filtered(select(func.count()).select_from(RunRow), flt)
+        query = filtered(select(func.count()).select_from(RunRow), flt)
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
 
@@ -128,16 +178,24 @@ class RunStore:
 
     def count_active(self, caller: str | None = None) -> int:
         """Queued or running runs, of one caller or of everyone."""
-        query = select(func.count()).select_from(RunRow).where(RunRow.status.not_in(_FINAL))
-        if caller is not None:
-            query = query.where(RunRow.submitted_by == caller)
         with self._sessions() as session:
-            return int(session.scalar(query) or 0)
+            return count_active_runs(session, caller)
 
     def count_by_status(self) -> dict[str, int]:
         query = select(RunRow.status, func.count()).group_by(RunRow.status)
         with self._sessions() as session:
             return {status: int(n) for status, n in session.execute(query)}
+
+    def request_cancel(self, run_id: str) -> RunRow | None:
+        """Record that a cancel was asked (by any replica); the leader carries it out. None
+        when the run does not exist or already ended."""
+        with self._run_tx(run_id, "cancel", fenced=False) as session:
+            row = session.get(RunRow, run_id)
+            if row is None or row.status in _FINAL:
+                return None
+            if row.cancel_requested_at is None:
+                row.cancel_requested_at = row.updated_at = utcnow()
+            return row
 
     # -- the lifecycle's writes -------------------------------------------------------------
 
@@ -154,7 +212,7 @@ class RunStore:
             row.raw_status = raw_status
             row.updated_at = utcnow()
             if raw_changed:
-                _record_run(session, events.RUN_STATE, row)
+                record_run(session, events.RUN_STATE, row)
 
     def apply_state(
         self,
@@ -170,8 +228,8 @@ class RunStore:
             row = session.get(RunRow, run_id)
             if row is None or row.status in _FINAL:
                 return None
-            before = _snapshot(row)
-            changed = _assign(
+            before = snapshot(row)
+            changed = assign_changed(
                 row,
                 status=state.status.value,
                 raw_status=state.raw_status,
@@ -187,7 +245,7 @@ class RunStore:
                     target = StepRow(run_id=run_id, name=step.name, position=position)
                     row.steps.append(target)
                     changed = True
-                changed |= _assign(
+                changed |= assign_changed(
                     target,
                     status=step.status.value,
                     raw_status=step.raw_status,
@@ -201,9 +259,9 @@ class RunStore:
                     error=step.error,
                 )
             if state.trials:
-                written, trials = write_trials(session, run_id, state.trials, _assign)
+                written, trials = write_trials(session, run_id, state.trials, assign_changed)
                 changed |= written
-                changed |= _assign(row, trial_summary=summarize(trials))
+                changed |= assign_changed(row, trial_summary=summarize(trials))
             if state.status.is_final and row.ended_at is None:
                 row.ended_at = utcnow()
             promoted = False
@@ -211,14 +269,14 @@ class RunStore:
                 row.outcome = outcome
                 if champion is not None:
                     promoted = add_champion_event(session, champion)
-            _record_changes(session, row, before)
+            record_changes(session, row, before)
             if outcome is not None:
                 record(
                     session,
                     events.OUTCOME_DECIDED,
                     run_id=row.id,
                     model_name=row.model_name,
-                    data=_outcome_data(row.id, outcome),
+                    data=outcome_data(row.id, outcome),
                 )
             if promoted and champion is not None:
                 record(
@@ -226,7 +284,7 @@ class RunStore:
                     events.MODEL_PROMOTED,
                     run_id=row.id,
                     model_name=champion.model_name,
-                    data=_promotion_data(champion, outcome),
+                    data=promotion_data(champion, outcome),
                 )
             if changed:
                 row.updated_at = utcnow()
@@ -239,13 +297,13 @@ class RunStore:
             row = session.get(RunRow, run_id)
             if row is None or row.status in _FINAL:
                 return None
-            before = _snapshot(row)
+            before = snapshot(row)
             row.status, row.raw_status, row.error = status.value, raw_status, error
             row.ended_at = row.updated_at = utcnow()
             for step in row.steps:
                 if step.status not in _FINAL:
                     step.status, step.raw_status = status.value, raw_status
-            _record_changes(session, row, before)
+            record_changes(session, row, before)
             return row
 
     def record_callback_attempt(self, run_id: str, attempt: dict[str, Any], state: str) -> None:
@@ -255,83 +313,9 @@ class RunStore:
                 return
             row.callback_attempts = [*row.callback_attempts, attempt]
             row.callback_state = state
+            row.updated_at = utcnow()  # the attempts are part of the run's body
 
     def pending_callbacks(self) -> list[RunRow]:
         query = select(RunRow).where(RunRow.callback_state == "pending")
         with self._sessions() as session:
             return list(session.scalars(query))
-
-
-def _filtered(query: Any, flt: RunFilter) -> Any:
-    if flt.status:
-        query = query.where(RunRow.status == flt.status)
-    if flt.kind:
-        query = query.where(RunRow.kind == flt.kind)
-    if flt.experiment_name:
-        query = query.where(RunRow.experiment_name == flt.experiment_name)
-    if flt.model_name:
-        query = query.where(RunRow.model_name == flt.model_name)
-    return query
-
-
-def _record_run(session: Session, kind: str, row: RunRow) -> None:
-    record(session, kind, run_id=row.id, model_name=row.model_name, data=run_data(row))
-
-
-_Snapshot = tuple[tuple[str, str], dict[str, tuple[str, str, bool]]]
-
-
-def _snapshot(row: RunRow) -> _Snapshot:
-    """What a subscriber is told about when it changes: states, not every field."""
-    return (row.status, row.raw_status), {s.name: (s.status, s.raw_status, s.reused) for s in row.steps}
-
-
-def _record_changes(session: Session, row: RunRow, before: _Snapshot) -> None:
-    """run.state and step.state events for what differs from `before`; a run's end comes after
-    its steps' ends, its start before theirs, so a reader can follow the events in order."""
-    run_before, steps_before = before
-    run_event = (row.status, row.raw_status) != run_before
-    step_events = [s for s in row.steps if steps_before.get(s.name) != (s.status, s.raw_status, s.reused)]
-    final = row.status in _FINAL
-    if run_event and not final:
-        _record_run(session, events.RUN_STATE, row)
-    for step in step_events:
-        record(session, events.STEP_STATE, run_id=row.id, model_name=row.model_name, data=step_data(step))
-    if run_event and final:
-        _record_run(session, events.RUN_STATE, row)
-
-
-def _outcome_data(run_id: str, outcome: Outcome) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "deploy": outcome.deploy,
-        "promoted": outcome.promoted,
-        "reason": outcome.reason,
-        "rule": outcome.rule,
-        "candidate_metrics": outcome.candidate_metrics,
-        "champion_before": outcome.champion_before.version if outcome.champion_before else None,
-        "champion_after": outcome.champion_after.version if outcome.champion_after else None,
-        "registered_version": outcome.registered_model.version if outcome.registered_model else None,
-    }
-
-
-def _promotion_data(champion: ChampionEventRow, outcome: Outcome | None) -> dict[str, Any]:
-    previous = outcome.champion_before if outcome is not None else None
-    return {
-        "model_name": champion.model_name,
-        "version": champion.version,
-        "run_id": champion.run_id,
-        "metric": champion.metric,
-        "value": champion.value,
-        "previous_version": previous.version if previous else None,
-        "promoted_at": champion.promoted_at.isoformat(),
-    }
-
-
-def _assign(target: object, **values: Any) -> bool:
-    changed = False
-    for name, value in values.items():
-        if getattr(target, name) != value:
-            setattr(target, name, value)
-            changed = True
-    return changed

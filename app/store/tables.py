@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -86,7 +86,8 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # bumped on every change
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: A sweep's trials counted by status, the best one and why trials failed (kept beside the
     #: run, so a run read never loads its trials).
     trial_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -203,3 +204,16 @@ class StepCacheRow(Base):
     champion_left: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the step began
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when it finished
+
+
+class LeaseRow(Base):
+    """A lease: who holds it, until when (seconds on the database's clock), and the fencing
+    token that grows each time it changes hands."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(255))
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+    renewed_at: Mapped[float | None] = mapped_column(Float)

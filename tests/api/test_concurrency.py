@@ -9,17 +9,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.databases import database
 from tests.support.server import ServiceProcess
 
 QUEUE_LIMIT = 3
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def service(tmp_path_factory: pytest.TempPathFactory, db_kind: str) -> Iterator[ServiceProcess]:
     data_dir: Path = tmp_path_factory.mktemp("concurrency") / "data"
-    running = ServiceProcess(data_dir, env={"TRAINCTL_MAX_QUEUED_RUNS": str(QUEUE_LIMIT)}).start()
-    yield running
-    running.stop()
+    with database(db_kind, data_dir) as url:
+        env = {"TRAINCTL_MAX_QUEUED_RUNS": str(QUEUE_LIMIT), "TRAINCTL_DATABASE_URL": url}
+        running = ServiceProcess(data_dir, env=env).start()
+        yield running
+        running.stop()
 
 
 def test_200_concurrent_posts_with_one_key_create_one_run(service: ServiceProcess) -> None:

@@ -20,8 +20,8 @@ def wait_final(client: httpx.Client, run_id: str, timeout: float = 180) -> dict:
     raise TimeoutError(run_id)
 
 
-def test_pipeline_over_http_with_real_uvicorn(tmp_path: Path) -> None:
-    service = ServiceProcess(tmp_path / "data").start()
+def test_pipeline_over_http_with_real_uvicorn(tmp_path: Path, database_url: str) -> None:
+    service = ServiceProcess(tmp_path / "data", env={"TRAINCTL_DATABASE_URL": database_url}).start()
     try:
         with service.client() as client:
             created = client.post("/v1/training-runs", json={"model_name": "e2e-model"})
@@ -44,9 +44,10 @@ def test_pipeline_over_http_with_real_uvicorn(tmp_path: Path) -> None:
         service.stop()
 
 
-def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path) -> None:
+def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
-    service = ServiceProcess(data_dir).start()
+    db = {"TRAINCTL_DATABASE_URL": database_url}
+    service = ServiceProcess(data_dir, env=db).start()
     try:
         with service.client() as client:
             # Several runs in flight, some queued behind the two step slots.
@@ -67,7 +68,7 @@ def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path) -> None:
     finally:
         service.stop()
 
-    restarted = ServiceProcess(data_dir, port=service.port).start()
+    restarted = ServiceProcess(data_dir, port=service.port, env=db).start()
     try:
         with restarted.client() as client:
             runs = [wait_final(client, r) for r in ids]
@@ -86,9 +87,10 @@ def test_sigkill_mid_run_then_restart_loses_nothing(tmp_path: Path) -> None:
         restarted.stop()
 
 
-def test_sigterm_lets_the_running_step_finish_and_the_rest_resume(tmp_path: Path) -> None:
+def test_sigterm_lets_the_running_step_finish_and_the_rest_resume(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
-    service = ServiceProcess(data_dir, env={"TRAINCTL_SHUTDOWN_GRACE_SECONDS": "60"}).start()
+    db = {"TRAINCTL_DATABASE_URL": database_url}
+    service = ServiceProcess(data_dir, env={"TRAINCTL_SHUTDOWN_GRACE_SECONDS": "60", **db}).start()
     try:
         with service.client() as client:
             run_id = client.post(
@@ -108,7 +110,7 @@ def test_sigterm_lets_the_running_step_finish_and_the_rest_resume(tmp_path: Path
     assert service.proc.returncode in (0, -15)
 
     restart_began = datetime.now(UTC)
-    restarted = ServiceProcess(data_dir, port=service.port).start()
+    restarted = ServiceProcess(data_dir, port=service.port, env=db).start()
     try:
         with restarted.client() as client:
             run = wait_final(client, run_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -112,8 +111,8 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def harness(database_url: str) -> Iterator[Harness]:
+    engine = make_engine(database_url)
     migrate(engine)
     store = Store(session_factory(engine))
     backend = ScriptedBackend()
@@ -246,7 +245,7 @@ def test_waiters_wake_when_the_run_ends(harness: Harness) -> None:
     harness.add("run-10", kind="job")
 
     async def scenario() -> bool:
-        waiting = asyncio.ensure_future(harness.events.wait_finished("run-10", timeout=5))
+        waiting = asyncio.ensure_future(harness.events.wait_changed("run-10", timeout=5))
         await asyncio.sleep(0)
         harness.backend.states["run-10"] = RunState(raw_status="Completed", steps=steps("Completed")[:1])
         await harness.reconciler.pass_once()

@@ -1,9 +1,8 @@
-"""A real, migrated SQLite store in a temporary folder."""
+"""A real, migrated store of the test's own, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from app.store.db import make_engine, migrate, session_factory
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def store(database_url: str) -> Iterator[Store]:
+    engine = make_engine(database_url)
     migrate(engine)
     yield Store(session_factory(engine))
     engine.dispose()

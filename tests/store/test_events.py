@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect
 
 from app.domain.clock import utcnow
 from app.domain.state import RunState, StepState
@@ -79,7 +79,7 @@ def test_a_state_change_and_its_events_commit_together(store: Store, monkeypatch
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(runs_module, "_record_changes", broken)
+    monkeypatch.setattr(runs_module, "record_changes", broken)
     with pytest.raises(RuntimeError):
         store.runs.apply_state(
             "run-x", RunState(raw_status="Running", steps=[StepState("train-model", "Running")])
@@ -131,8 +131,8 @@ def test_pruning_keeps_recent_events_and_ids_are_never_reused(store: Store) -> N
 
 
 def test_migrations_create_the_events_table_and_the_submitter_column(store: Store) -> None:
-    with store.sessions() as session:
-        tables = {r[0] for r in session.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
-        columns = {r[1] for r in session.execute(text("PRAGMA table_info(runs)"))}
+    inspector = inspect(store.sessions.kw["bind"])
+    tables = set(inspector.get_table_names())
+    columns = {c["name"] for c in inspector.get_columns("runs")}
     assert "events" in tables
     assert "submitted_by" in columns

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -50,8 +49,8 @@ def insert_old_run(engine: Engine, run_id: str, backend: str) -> None:
         )
 
 
-def test_runs_stored_as_request_bodies_become_typed_specs(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+def test_runs_stored_as_request_bodies_become_typed_specs(database_url: str) -> None:
+    engine = make_engine(database_url)
     move_to(engine, "0001")
     with engine.begin() as db:
         db.execute(
@@ -80,7 +79,8 @@ def test_runs_stored_as_request_bodies_become_typed_specs(tmp_path: Path) -> Non
 
     move_to(engine, "0001", down=True)
     with engine.begin() as db:
-        request = json.loads(db.execute(text("SELECT request FROM runs WHERE id = 'run-local'")).scalar_one())
+        stored = db.execute(text("SELECT request FROM runs WHERE id = 'run-local'")).scalar_one()
+    request = stored if isinstance(stored, dict) else json.loads(stored)  # PostgreSQL decodes JSON
     assert request["hyperparameters"] == {"reg_rate": 0.5, "solver": "lbfgs"}
     assert request["data_asset"] == {"name": "d", "version": "2"}
     engine.dispose()

@@ -12,7 +12,7 @@ from app.domain.outcome import ModelRef, Outcome
 from app.domain.state import RunState, StepState
 from app.domain.status import RunStatus
 from app.store import Store
-from app.store.runs import IdempotencyConflict, RunFilter
+from app.store.run_sql import IdempotencyConflict, RunFilter
 from app.store.tables import ChampionEventRow
 from tests.support.rows import run_row
 

@@ -7,6 +7,7 @@ synchronous tests share one started service instead of paying its start-up each 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -67,6 +68,12 @@ class AppThread:
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
         if self._lifespan is not None:
-            self._lifespan.result(120)
+            try:
+                self._lifespan.result(120)
+            except TimeoutError:  # say where the shutdown hangs before failing
+                faulthandler.dump_traceback(all_threads=True)
+                for task in asyncio.all_tasks(self.loop):
+                    task.print_stack()
+                raise
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(30)

@@ -63,6 +63,12 @@ class FakeBackend:
     async def store_ready(self) -> None:
         return None
 
+    async def lead(self) -> None:
+        return None
+
+    async def step_down(self) -> None:
+        return None
+
     async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
         return DataAssetRef(name=selector.name, version=selector.version)
 

@@ -89,6 +89,12 @@ class AzureMLBackend:
     async def store_ready(self) -> None:
         """Nothing of Azure ML lives in the service database."""
 
+    async def lead(self) -> None:
+        """Jobs run in the workspace, not here: a new leader only polls them."""
+
+    async def step_down(self) -> None:
+        """Nothing runs here; the jobs go on and the new leader polls them."""
+
     async def close(self, grace_seconds: float = 0.0) -> None:
         """Azure jobs keep running without us; only local resources are released."""
         self._calls.close()

@@ -1,4 +1,9 @@
-"""The embedded default backend: the component YAML and scripts run on this machine."""
+"""The embedded default backend: the component YAML and scripts run on this machine.
+
+Only the replica that leads runs the engine (its warm step runner, the MLflow store's
+preparation, the steps); every replica on this machine reads what the steps left in the
+shared data directory (metrics, artifacts, logs, the model registry).
+"""
 
 from __future__ import annotations
 
@@ -46,7 +51,7 @@ class LocalBackend:
         self._changed = asyncio.Event()
         self.runner: StepRunner = FreshInterpreterRunner()
         self.engine: LocalEngine | None = None
-        self.runner_note = "fresh interpreter per step"
+        self.runner_note = "not running here (this replica does not lead)"
         self.reader = mlflow_reader.MlflowReader(layout.tracking_uri)
         self._warm_task: asyncio.Task[None] | None = None
         self._stores_ready = asyncio.Event()
@@ -65,10 +70,16 @@ class LocalBackend:
         self._changed.set()
 
     async def start(self) -> None:
-        """Returns at once; the stores are prepared and the zygote warmed in the background
-        (steps wait for the stores), so the service's other start-up work runs meanwhile."""
         self.layout.ensure()
+        self._reader_ready()
+
+    async def lead(self) -> None:
+        """Returns at once; the stores are prepared and the zygote warmed in the background
+        (steps wait for the stores)."""
+        if self.engine is not None:
+            return
         zygote = None
+        self.runner_note = "fresh interpreter per step"
         if self._warm:
             scripts = sorted(self.components_dir.glob("*/src/*.py"))
             zygote = ZygoteRunner(
@@ -131,6 +142,23 @@ class LocalBackend:
         self.runner_note = f"warm zygote (warmed in {ready.get('warm_seconds')} s)"
         log.info("warm step runner ready: %s", ready)
 
+    async def step_down(self) -> None:
+        """Kill this replica's steps and its step runner; the new leader runs them again (a
+        step that had finished is not: its record is in the shared store)."""
+        await self.close(0.0)
+        self.engine = None
+        self._warm_task = None
+        self.runner = FreshInterpreterRunner()
+        self.runner_note = "not running here (another replica leads)"
+        self._stores_ready = asyncio.Event()
+
+    def _reader_ready(self) -> bool:
+        """Followers read the MLflow store the leader prepared, once it exists."""
+        if self.engine is None and self.layout.mlflow_db.is_file():
+            self.reader.store_prepared()
+            return True
+        return self._stores_ready.is_set()
+
     def _fall_back(self) -> None:
         self.runner = FreshInterpreterRunner()
         self.runner_note = "fresh interpreter per step (warm runner unavailable)"
@@ -167,11 +195,14 @@ class LocalBackend:
             if (self.components_dir / "train" / "train.yml").is_file()
             else (f"component definitions not found under {self.components_dir}")
         )
-        checks["mlflow_store"] = (
-            self._store_error or "ok" if self._stores_ready.is_set() else "being prepared"
-        )
+        if self.engine is not None:
+            checks["mlflow_store"] = (
+                self._store_error or "ok" if self._stores_ready.is_set() else "being prepared"
+            )
+        else:  # a follower: the leader prepares it
+            checks["mlflow_store"] = "ok" if self._reader_ready() else "ok (the leading replica creates it)"
         checks["step_runner"] = self.runner_note
-        ready = all(v == "ok" for k, v in checks.items() if k != "step_runner")
+        ready = all(v.startswith("ok") for k, v in checks.items() if k != "step_runner")
         return ReadyReport(ready=ready, checks=checks)
 
     async def wait_for_change(self) -> None:
@@ -203,15 +234,18 @@ class LocalBackend:
         self._engine().forget(run_id)
 
     async def metrics(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
+        self._reader_ready()
         return await asyncio.to_thread(self.reader.metrics, step_mlflow_run_ids)
 
     async def params(self, step_mlflow_run_ids: dict[str, str]) -> dict[str, dict[str, str]]:
         return await asyncio.to_thread(self.reader.params, step_mlflow_run_ids)
 
     async def artifacts(self, step_mlflow_run_ids: dict[str, str]) -> list[ArtifactInfo]:
+        self._reader_ready()
         return await asyncio.to_thread(self.reader.artifacts, step_mlflow_run_ids)
 
     async def artifact(self, step_mlflow_run_ids: dict[str, str], path: str) -> Path:
+        self._reader_ready()
         return await asyncio.to_thread(self.reader.artifact_file, step_mlflow_run_ids, path)
 
     async def logs(self, spec: RunSpec, backend_job_name: str, step: str) -> str:
@@ -237,6 +271,7 @@ class LocalBackend:
         return Outcome.from_records(decision, _read_json(engine, spec.run_id, REGISTRATION), spec.model_name)
 
     async def model(self, name: str) -> RegisteredModelInfo | None:
+        self._reader_ready()
         return await asyncio.to_thread(self.reader.model, name)
 
     async def models(self, after: str | None, limit: int) -> list[ModelSummaryInfo]:

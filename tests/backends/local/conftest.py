@@ -37,6 +37,7 @@ def backend(
     layout = DataLayout(tmp_path_factory.mktemp("engine-data"))
     local = LocalBackend(layout, MemoryStepCache(), components_dir=components, max_parallel_steps=2)
     loop.run(local.start())
+    loop.run(local.lead())  # the engine runs on the replica that leads: this one
     loop.run(local.wait_warm())
     yield local
     loop.run(local.close())
