@@ -89,6 +89,10 @@ class Lifecycle:
         return self.store.leases.view(LIFECYCLE).holder
 
     def _heard(self, change: Change) -> None:
+        if change.kind in ("resync", "changed", "created", "cancel") or change.subject:
+            # Another replica may have committed events with its change: the hub reads any new
+            # rows from the table (nothing happens when there are none).
+            self.store.event_notifier.notify()
         if change.kind == "resync":
             self.events.wake_all()
         elif change.kind == "lease":

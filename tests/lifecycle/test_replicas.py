@@ -228,3 +228,44 @@ def test_a_rolling_restart_under_a_steady_stream_of_requests_fails_none(tmp_path
                 assert wait_final(client, run["id"])["status"] == "completed"
     finally:
         stop_all(services)
+
+
+def test_the_event_stream_of_one_replica_carries_what_another_replica_submitted(
+    tmp_path: Path, pg_url: str
+) -> None:
+    services = start_replicas(tmp_path, pg_url)
+    try:
+        leader = wait_leader(services)
+        follower = next(s for s in services if s is not leader)
+        seen: list[dict[str, Any]] = []
+
+        def listen() -> None:
+            import json
+
+            deadline = time.monotonic() + 90  # keep-alive comments arrive at least every 15 s
+
+            with (
+                httpx.Client(base_url=follower.url, timeout=httpx.Timeout(60, read=60)) as client,
+                client.stream("GET", "/v1/events", params={"kind": "run.state"}) as stream,
+            ):
+                for line in stream.iter_lines():
+                    if time.monotonic() > deadline:
+                        return
+                    if line.startswith("data:"):
+                        event = json.loads(line[5:])
+                        seen.append(event)
+                        if event.get("data", {}).get("status") in FINAL:
+                            return
+
+        with ThreadPoolExecutor(1) as pool:
+            listening = pool.submit(listen)
+            time.sleep(1.0)  # the subscription is open before the run exists
+            with leader.client() as client:
+                run_id = client.post(
+                    "/v1/training-runs", json={"kind": "job", "model_name": "events-x"}
+                ).json()["id"]
+            listening.result(timeout=120)
+        statuses = [e["data"]["status"] for e in seen if e.get("run_id") == run_id]
+        assert statuses and statuses[-1] == "completed", seen
+    finally:
+        stop_all(services)
