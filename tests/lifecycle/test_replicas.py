@@ -225,7 +225,8 @@ def test_a_rolling_restart_under_a_steady_stream_of_requests_fails_none(tmp_path
                 query["cursor"] = page["next_cursor"]
             assert len(runs) == len(keys)  # one run per key, none lost
             for run in runs:
-                assert wait_final(client, run["id"])["status"] == "completed"
+                ended = wait_final(client, run["id"])
+                assert ended["status"] == "completed", (ended["error"], ended["steps"])
     finally:
         stop_all(services)
 

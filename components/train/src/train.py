@@ -332,6 +332,26 @@ def trainctl_tags(step: str) -> dict[str, str]:
     return tags
 
 
+def experiment_id() -> str | None:
+    """The experiment of MLFLOW_EXPERIMENT_NAME, created if missing. Two steps starting at once in
+    a new store may both try to create it; the loser's insert fails on the unique name, so look
+    again instead of failing the step. None where the run is handed over (Azure ML)."""
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if not name or os.environ.get("MLFLOW_RUN_ID"):
+        return None
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except Exception:  # another step created it meanwhile (a unique-name failure)
+        again = client.get_experiment_by_name(name)
+        if again is None:
+            raise
+        return str(again.experiment_id)
+
+
 def run_name(step: str) -> str | None:
     # A run handed over through MLFLOW_RUN_ID (Azure ML, or the engine) keeps its own name; a
     # local sweep's trial is named after its step (train-model.trial-03) under its sweep's run.
@@ -401,7 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with (
             threadpool_limits(limits=1),
             mlflow.start_run(
-                run_name=run_name("train"), tags={**parent_tags(), **trainctl_tags("train")}
+                run_name=run_name("train"),
+                experiment_id=experiment_id(),
+                tags={**parent_tags(), **trainctl_tags("train")},
             ) as run,
         ):
             step_info = {"mlflow_run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
