@@ -156,6 +156,12 @@ async def _run_context(request: Request, run_id: str) -> dict[str, Any]:
     except DomainError as error:  # the backend is briefly unreachable: show the rest
         metrics, plots, unavailable = [], [], error.detail
     names = sorted({name for step in metrics for name in step.metrics})
+    trials = None
+    if row.spec.sweep is not None:
+        try:
+            trials = await svc(request).lifecycle.trials.trials(run_id)
+        except DomainError as error:
+            unavailable = unavailable or error.detail
     return {
         "run": row_view(row),
         "row": row,
@@ -166,6 +172,7 @@ async def _run_context(request: Request, run_id: str) -> dict[str, Any]:
         "metrics": metrics,
         "plots": plots,
         "unavailable": unavailable,
+        "trials": trials,
     }
 
 

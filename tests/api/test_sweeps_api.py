@@ -123,6 +123,11 @@ def test_a_sweep_across_two_families_sends_its_best_trial_through_the_gate(
 
     outcome = api.get(f"/v1/training-runs/{run['id']}/outcome").json()
     assert outcome["deploy"] is True and outcome["reason"].startswith("no champion yet")
+
+    page = api.get(f"/ui/runs/{run['id']}")  # the dashboard's run page shows the trials
+    assert page.status_code == 200
+    assert 'id="trials"' in page.text and "6 trials, best first by roc_auc" in page.text
+    assert f'{summary["best_trial"]} <span class="tag">best</span>' in page.text
     assert outcome["best_trial"]["name"] == items[0]["name"]
     assert outcome["best_trial"]["hyperparameters"] == items[0]["hyperparameters"]
     assert outcome["candidate_metrics"]["roc_auc"] == pytest.approx(items[0]["objective"])
