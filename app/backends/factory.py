@@ -26,6 +26,9 @@ def build_backend(
         catalog=catalog,
         warm_runner=settings.warm_runner,
         max_parallel_steps=settings.max_parallel_steps,
+        # The only process on its own SQLite file is sure to lead: its step runner may start
+        # importing its libraries at once, while the database is migrated.
+        sole_process=settings.resolved_database_url.startswith("sqlite") and not settings.sqlite_shared_token,
     )
 
 

@@ -41,10 +41,13 @@ class LocalBackend:
         warm_runner: bool = True,
         max_parallel_steps: int = 2,
         components_dir: Path = COMPONENTS_DIR,
+        sole_process: bool = False,
     ) -> None:
         self.layout = layout
         self.components_dir = components_dir
         self._warm = warm_runner
+        self._sole_process = sole_process
+        self._early_zygote: ZygoteRunner | None = None
         self._max_parallel = max_parallel_steps
         self._cache = cache
         self._catalog = catalog
@@ -72,6 +75,8 @@ class LocalBackend:
     async def start(self) -> None:
         self.layout.ensure()
         self._reader_ready()
+        if self._sole_process and self._warm:
+            self._early_zygote = await self._spawn_zygote()
 
     async def lead(self) -> None:
         """Returns at once; the stores are prepared and the zygote warmed in the background
@@ -81,11 +86,7 @@ class LocalBackend:
         zygote = None
         self.runner_note = "fresh interpreter per step"
         if self._warm:
-            scripts = sorted(self.components_dir.glob("*/src/*.py"))
-            zygote = ZygoteRunner(
-                scripts, self.layout.tracking_uri, self.layout.logs / "zygote.log", cwd=self.layout.root
-            )
-            await zygote.start()  # imports pandas/sklearn/mlflow while the stores are prepared
+            zygote, self._early_zygote = self._early_zygote or await self._spawn_zygote(), None
             self.runner = zygote
             self.runner_note = "warm zygote (starting)"
         self.engine = LocalEngine(
@@ -99,6 +100,14 @@ class LocalBackend:
             read_metrics=self.reader.metrics,
         )
         self._warm_task = asyncio.get_running_loop().create_task(self._prepare(zygote))
+
+    async def _spawn_zygote(self) -> ZygoteRunner:
+        scripts = sorted(self.components_dir.glob("*/src/*.py"))
+        zygote = ZygoteRunner(
+            scripts, self.layout.tracking_uri, self.layout.logs / "zygote.log", cwd=self.layout.root
+        )
+        await zygote.start()  # imports pandas/sklearn/mlflow in its own process meanwhile
+        return zygote
 
     async def store_ready(self) -> None:
         """Seed the built-in sample data set on first start, so a newcomer can train at once."""
@@ -180,6 +189,9 @@ class LocalBackend:
         if self._warm_task is not None:
             self._warm_task.cancel()
         await self.runner.close()
+        if self._early_zygote is not None:  # started, but this process never led
+            await self._early_zygote.close()
+            self._early_zygote = None
 
     def describe(self) -> BackendInfo:
         return BackendInfo(
