@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,15 +178,29 @@ class WorkspaceAssets:
         code = getattr(component, "code", None)
         return (yaml_dir / str(code)).resolve() if code else yaml_dir
 
-    async def component(self, kind: str, environment: str) -> Any:
-        """The registered component for `kind`, bound to `environment` (an azureml: id)."""
+    async def component(
+        self, kind: str, environment: str, port_types: Mapping[str, str] | None = None
+    ) -> Any:
+        """The registered component for `kind`, bound to `environment` (an azureml: id).
+
+        `port_types` retypes data inputs (e.g. the training data as `uri_folder` for a folder
+        asset): the YAML declares `uri_file`, what the local engine passes, and Azure ML wants
+        a component's port to have the type of the data bound to it. The types are part of the
+        content version, so each registered variant is its own version.
+        """
         component = self.load(kind)
         yaml_path = self.component_file(kind)
+        retyped = {
+            port: kind_
+            for port, kind_ in sorted((port_types or {}).items())
+            if port in (component.inputs or {}) and component.inputs[port].type != kind_
+        }
         version = content_version(
             str(component.version) if component.version else None,
             yaml_path.read_bytes(),
             folder_bytes(self.code_folder(kind, component)),
             environment.encode(),
+            *(f"{port}={kind_}".encode() for port, kind_ in retyped.items()),
         )
         key = (str(component.name), version)
         if key in self._components:
@@ -194,6 +209,8 @@ class WorkspaceAssets:
             if key not in self._components:
                 component.environment = environment
                 component.version = version
+                for port, kind_ in retyped.items():
+                    component.inputs[port].type = kind_
                 self._components[key] = await self._calls.run(
                     f"register component {component.name}:{version}", self._get_or_create, component
                 )

@@ -33,14 +33,10 @@ from .client import AnyTransport, AzureCalls, build_credential, build_ml_client,
 from .mlflow_reader import MlflowReader, install_credential
 from .preflight import identity_label, preflight
 from .runhistory import child_runs, job_run
-from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, job_name_for
+from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, data_ports, job_name_for
 from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status, studio_url
 
 log = logging.getLogger(__name__)
-
-# The input type submit.data_input gives the training data; until submission takes the type
-# from the data asset, an asset of another type is refused here with a clear reason.
-SUBMITTED_DATA_TYPE = "uri_file"
 
 READY_CACHE_SECONDS = 15.0
 # A ready service stays ready through this many pre-flights that failed only for the token:
@@ -170,22 +166,18 @@ class AzureMLBackend:
     async def _build(self, spec: RunSpec) -> Any:
         # the data first: a missing or unusable asset is refused before anything is created
         data = await self._assets.data_asset(spec.data_asset)
-        if data.type != SUBMITTED_DATA_TYPE:
-            raise BackendError(
-                f"data asset {data.name}:{data.version} is of type {data.type}; the train step is "
-                f"submitted with a {SUBMITTED_DATA_TYPE} input (one CSV file), and Azure ML refuses "
-                "an input whose type differs from its data asset's. Register the CSV as a uri_file asset."
-            )
-        data_version = data.version
         environment = await self._assets.environment(spec.environment)
-        spec = spec.with_data_version(data_version)
+        spec = spec.with_data_version(data.version)
         client_id = self.settings.managed_identity_client_id
         components = {
-            step.component: await self._assets.component(step.component, environment) for step in graph(spec)
+            step.component: await self._assets.component(
+                step.component, environment, dict.fromkeys(data_ports(step), data.type)
+            )
+            for step in graph(spec)
         }
         if spec.kind == "job":
-            return build_command_job(spec, components, environment, client_id)
-        return build_pipeline_job(spec, components, client_id)
+            return build_command_job(spec, components, environment, client_id, data.type)
+        return build_pipeline_job(spec, components, client_id, data.type)
 
     @staticmethod
     def _submitted(job: Any) -> Submitted:

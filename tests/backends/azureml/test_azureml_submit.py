@@ -313,18 +313,31 @@ async def test_a_pinned_data_version_must_exist(
     assert workspace.transport.requests("PUT") == []  # refused before anything was created
 
 
-async def test_a_data_asset_of_another_type_is_refused_before_submission(
-    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+@pytest.mark.parametrize("kind", ["job", "pipeline"])
+async def test_a_folder_asset_is_submitted_as_a_folder(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec], kind: str
 ) -> None:
-    from app.domain.errors import BackendError
-
+    """The input takes the data asset's type (Azure ML refuses a uri_file input naming a
+    uri_folder asset), and the train component registered for it declares a folder port."""
     workspace.add_data_asset("patients", "1", data_type="uri_folder")
+    await backend.submit(spec_factory(kind, run_id="file"))  # diabetes-diagnostics: uri_file
 
-    with pytest.raises(BackendError, match=r"data asset patients:1 is of type uri_folder") as caught:
-        await backend.submit(spec_factory("pipeline", data_asset=DataAssetRef(name="patients", version="1")))
+    folder = await backend.submit(
+        spec_factory(kind, run_id="folder", data_asset=DataAssetRef(name="patients", version="1"))
+    )
 
-    assert not caught.value.transient
-    assert workspace.transport.requests("PUT") == []
+    body = _job_put(workspace, folder.backend_job_name)
+    port = body["inputs"]["training_data"]
+    assert port["jobInputType"] == "uri_folder"
+    assert _arm_tail(port["uri"]) == "data/patients/versions/1"
+    if kind == "pipeline":
+        train = _arm_tail(body["jobs"]["train_model"]["componentId"]).rsplit("/", 1)[1]
+        stored = workspace.asset("components", "train_diabetes_model", train)
+        assert stored is not None
+        assert stored["properties"]["componentSpec"]["inputs"]["training_data"]["type"] == "uri_folder"
+        file_body = _job_put(workspace, "trainctl-file")
+        assert _arm_tail(file_body["jobs"]["train_model"]["componentId"]).rsplit("/", 1)[1] != train
+        assert file_body["inputs"]["training_data"]["jobInputType"] == "uri_file"
 
 
 async def test_a_pinned_data_version_is_looked_up_once(
