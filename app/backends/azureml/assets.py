@@ -4,14 +4,13 @@ Components are registered under their YAML name with a content-addressed version
 text + code folder + resolved environment), then referenced by id from the jobs. Left to
 itself, azure-ai-ml re-hashes the code, looks it up and PUTs an anonymous component on every
 pipeline submission; registering once per content keeps an unchanged re-submission down to
-the job PUT itself.
+the job PUT itself. trainctl's own environment is versioned the same way (environments.py
+says which environment a run's `environment` option names).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,48 +21,13 @@ from app.domain.errors import BackendError
 from app.domain.spec import DataAssetRef
 
 from .client import AzureCalls, is_not_found
+from .content import content_version, folder_bytes
+from .environments import parse_environment
 
-CONDA_FILE = Path("environment/conda.yml")
-BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-# "latest" may move when someone registers a new environment version; re-check now and then.
+# A label ("latest") may move when someone registers a new environment version; re-check it
+# now and then.
 LATEST_TTL_SECONDS = 300.0
-_MAX_VERSION_LENGTH = 30  # the service rejects longer asset versions
 URI_FILE = "uri_file"
-_SKIP_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-
-
-def parse_asset_ref(ref: str) -> tuple[str, str | None, str | None]:
-    """`[azureml:]name[:version|@label]` -> (name, version, label)."""
-    text = ref.removeprefix("azureml:")
-    if "@" in text:
-        name, label = text.split("@", 1)
-        return name, None, label
-    if ":" in text:
-        name, version = text.rsplit(":", 1)
-        return name, version, None
-    return text, None, "latest"
-
-
-def content_version(base: str | None, *parts: bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    prefix = re.sub(r"[^A-Za-z0-9.]", "", base or "0")[:8] or "0"
-    return f"{prefix}-{digest.hexdigest()[:16]}"[:_MAX_VERSION_LENGTH]
-
-
-def folder_bytes(folder: Path) -> bytes:
-    """Relative paths and contents of every file under `folder`, in a stable order."""
-    if folder.is_file():
-        return folder.name.encode() + b"\0" + folder.read_bytes()
-    chunks: list[bytes] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder)
-        if _SKIP_PARTS.intersection(relative.parts) or path.suffix == ".pyc":
-            continue
-        chunks.append(relative.as_posix().encode() + b"\0" + path.read_bytes())
-    return b"\0\0".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -100,22 +64,52 @@ class WorkspaceAssets:
 
     # -- environment ----------------------------------------------------------------------
     async def environment(self, requested: str) -> str:
-        """`azureml:name:version` for the requested environment, created if missing."""
-        name, version, label = parse_asset_ref(requested)
-        if version is not None:
-            return await self._pinned_environment(name, version)
+        """`azureml:name:version` of the environment a run asks for (see environments.py):
+        trainctl's own is created if missing; a pinned or labelled one must exist."""
+        ref = parse_environment(requested)
+        if ref.version is not None:
+            return await self._pinned_environment(ref.name, ref.version)
+        if ref.owned:
+            return await self._owned_environment(ref.name)
+        label = ref.label or "latest"
         cached = self._environments.get(requested)
         if cached and time.monotonic() - cached.checked_at < LATEST_TTL_SECONDS:
             return cached.reference
         async with self._lock(f"env:{requested}"):
             found = await self._calls.run(
-                f"look up environment {name}", self._latest_environment, name, label or "latest"
+                f"look up environment {ref}", self._labelled_environment, ref.name, label
             )
             if found is None:
-                found = await self._calls.run(f"create environment {name}", self._create_environment, name)
-            reference = f"azureml:{name}:{found}"
+                raise BackendError(
+                    f"environment {ref} does not exist in the workspace: register it, pin an existing "
+                    "version (NAME:VERSION), or leave the environment out to use trainctl's own"
+                )
+            reference = f"azureml:{ref.name}:{found}"
             self._environments[requested] = _Latest(reference, time.monotonic())
             return reference
+
+    async def _owned_environment(self, name: str) -> str:
+        """trainctl's environment for this conda file: its content version, created if missing."""
+        from .environments import owned_environment
+
+        entity = owned_environment(name, self.components_dir)
+        reference = f"azureml:{name}:{entity.version}"
+        if reference in self._verified:
+            return reference
+        async with self._lock(f"env:{reference}"):
+            if reference not in self._verified:
+                await self._calls.run(f"register environment {name}:{entity.version}", self._ensure, entity)
+                self._verified.add(reference)
+        return reference
+
+    def _ensure(self, entity: Any) -> None:
+        try:
+            self._ml.environments.get(entity.name, version=entity.version)
+            return
+        except Exception as error:
+            if not (is_not_found(error) or "does not exist" in str(error)):
+                raise
+        self._ml.environments.create_or_update(entity)
 
     async def _pinned_environment(self, name: str, version: str) -> str:
         """A pinned version must exist: Azure ML would only refuse it when the job starts."""
@@ -137,28 +131,13 @@ class WorkspaceAssets:
         self._verified.add(reference)
         return reference
 
-    def _latest_environment(self, name: str, label: str) -> str | None:
+    def _labelled_environment(self, name: str, label: str) -> str | None:
         try:
             return str(self._ml.environments.get(name, label=label).version)
         except Exception as error:
             if is_not_found(error) or "does not exist" in str(error) or "not found" in str(error).lower():
                 return None
             raise
-
-    def _create_environment(self, name: str) -> str:
-        from azure.ai.ml.entities import Environment
-
-        conda = self.components_dir / CONDA_FILE
-        if not conda.is_file():
-            raise BackendError(f"environment {name} is missing and {conda} does not exist to create it")
-        environment = Environment(
-            name=name,
-            version="1",
-            image=BASE_IMAGE,
-            conda_file=str(conda),
-            description="Created by trainctl from components/environment/conda.yml",
-        )
-        return str(self._ml.environments.create_or_update(environment).version)
 
     # -- components -------------------------------------------------------------------------
     def component_file(self, kind: str) -> Path:

@@ -27,7 +27,7 @@ from app.domain.state import (
 from app.domain.steps import StepName
 from app.settings import Settings
 
-from . import sweeps
+from . import environments, sweeps
 from .assets import WorkspaceAssets
 from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
 from .mlflow_reader import MlflowReader, install_credential
@@ -110,7 +110,9 @@ class AzureMLBackend:
         now = time.monotonic()
         if self._ready is not None and now - self._ready[0] < READY_CACHE_SECONDS:
             return self._ready[1]
-        report = await preflight(self.settings, credential=self.credential, ml_client=self._ml)
+        report = await preflight(
+            self.settings, credential=self.credential, ml_client=self._ml, components_dir=self.components_dir
+        )
         previous = self._ready[1] if self._ready is not None else None
         if report.ready:
             self._token_misses = 0
@@ -195,17 +197,23 @@ class AzureMLBackend:
             run = None
             if raw_status(job.status) not in WAITING_RAW:
                 run = await self._calls.run(f"read run of {name}", job_run, self._ml, name)
-            state = command_state(job, run)
+            state = command_state(job, run, self._environment_if_failed(spec, job))
             if spec.sweep is not None:  # sweeps: a sweep job's trials are its children
                 state.trials = await self._trials(spec, name, sweeps.best_child(job))
             return state
         runs = await self._calls.run(f"list steps of {name}", child_runs, self._ml, name)
-        state = pipeline_state(job, runs, step_names(spec))
+        state = pipeline_state(job, runs, step_names(spec), self._environment_if_failed(spec, job))
         node = next((r for r in runs if spec.sweep and r.get("displayName") == StepName.TRAIN), None)
         if node is not None:  # sweeps: the sweep node's trials are its children
             best = sweeps.best_child(SimpleNamespace(properties=node.get("properties") or {}))
             state.trials = await self._trials(spec, str(node.get("runId")), best)
         return state
+
+    def _environment_if_failed(self, spec: RunSpec, job: Any) -> str | None:
+        """The run's environment, named in the error when its image did not build."""
+        if raw_status(job.status) != "Failed":
+            return None
+        return environments.describe(spec.environment, self.components_dir)
 
     async def _trials(self, spec: RunSpec, sweep_name: str, best: str | None) -> list[TrialState]:
         assert spec.sweep is not None

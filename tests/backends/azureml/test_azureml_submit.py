@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backendkit import COMPONENTS
 from fakeaml import FakeWorkspace, Recorded
 
 from app.backends.azureml import AzureMLBackend
+from app.backends.azureml.environments import owned_version
 from app.backends.azureml.submit import job_name_for
 from app.domain.spec import DataAssetRef, RunSpec
 from app.settings import Settings
@@ -112,7 +114,8 @@ async def test_pipeline_body_carries_compute_identity_inputs_tags_and_step_names
     )
     assert literal["register_model"]["data_asset"] == "diabetes-diagnostics:2"
 
-    # components registered under their own names, bound to the created environment
+    # components registered under their own names, bound to trainctl's environment
+    owned = owned_version(COMPONENTS)
     for key, component in (
         ("train_model", "train_diabetes_model"),
         ("evaluate_model", "evaluate_diabetes_model"),
@@ -123,8 +126,8 @@ async def test_pipeline_body_carries_compute_identity_inputs_tags_and_step_names
         stored = workspace.asset("components", component, tail.rsplit("/", 1)[1])
         assert stored is not None
         spec_body = stored["properties"]["componentSpec"]
-        assert spec_body["environment"].endswith("environments/diabetes-classify/versions/1")
-    environment = workspace.asset("environments", "diabetes-classify", "1")
+        assert spec_body["environment"].endswith(f"environments/trainctl-diabetes/versions/{owned}")
+    environment = workspace.asset("environments", "trainctl-diabetes", owned)
     assert environment is not None
     assert "mlflow==3.15.0" in environment["properties"]["condaFile"]
     assert environment["properties"]["image"].startswith("mcr.microsoft.com/azureml/")
@@ -148,7 +151,10 @@ async def test_job_is_a_command_built_from_the_train_component(
     assert body["displayName"] == "train-model"
     assert body["experimentName"] == "diabetes-training"
     assert _arm_tail(body["computeId"]) == "computes/gpu-cluster"
-    assert _arm_tail(body["environmentId"]) == "environments/diabetes-classify/versions/1"
+    assert (
+        _arm_tail(body["environmentId"])
+        == f"environments/trainctl-diabetes/versions/{owned_version(COMPONENTS)}"
+    )
     assert body["identity"] == {"clientId": CLIENT_ID, "identityType": "Managed"}
     assert body["environmentVariables"] == {
         "TRAINCTL_RUN_ID": "job-1",

@@ -74,6 +74,8 @@ async def _session(workspace: FakeWorkspace, data_dir: Path, components: Path) -
     first = backend()
     pipeline = await first.submit(make_spec("pipeline", run_id="shape-pipeline"))
     job = await first.submit(make_spec("job", run_id="shape-job", environment="pinned-env:1"))
+    # an environment you maintain, followed by its label: the newest version is looked up
+    await first.submit(make_spec("job", run_id="shape-labelled", environment="pinned-env@latest"))
     with pytest.raises(BackendError):  # the service refuses the experiment name
         await first.submit(
             make_spec("job", run_id="shape-bad").model_copy(update={"experiment_name": "no spaces"})
