@@ -30,6 +30,8 @@ from app.settings import Settings
 from . import environments, sweeps
 from .assets import WorkspaceAssets
 from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
+from .data import DataVersion, WorkspaceData
+from .facts import FactsFile
 from .mlflow_reader import MlflowReader, install_credential
 from .preflight import identity_label, preflight
 from .runhistory import child_runs, job_run
@@ -62,7 +64,9 @@ class AzureMLBackend:
         self.components_dir = components_dir or COMPONENTS_DIR
         self._calls = AzureCalls(settings.azure_call_timeout_seconds)
         self._ml = build_ml_client(settings, self.credential, transport)
-        self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir)
+        facts = FactsFile(settings.resolved_data_dir / "azureml" / "facts.json")
+        self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir, facts)
+        self._data = WorkspaceData(self._ml, self._calls)
         self._tracking_uri = mlflow_tracking_uri
         self._reader: MlflowReader | None = None
         self._reader_lock = asyncio.Lock()
@@ -132,15 +136,42 @@ class AzureMLBackend:
         return DataAssetRef(name=selector.name, version=selector.version)
 
     async def submit(self, spec: RunSpec) -> Submitted:
+        """One GET (has this run been submitted already?), then the job PUT. The job names its
+        assets by content version without asking (assets.py); when Azure ML answers that a
+        reference is missing, the assets are checked, registered where missing, and the job
+        is submitted once more."""
         name = job_name_for(spec.run_id)
         existing = await self._find_existing(spec, name)
         if existing is not None:
             log.info("run %s already submitted as Azure job %s", spec.run_id, name)
             return self._submitted(existing)
-        job = await self._build(spec)
+        # the data first: a missing or unusable asset is refused before anything is created
+        data = await self._data.data_asset(spec.data_asset)
+        assumed: list[str] = []
+        job = await self._build(spec, data, verify=False, assumed=assumed)
         try:
-            created = await self._calls.run(f"submit job {name}", self._ml.jobs.create_or_update, job)
-        except BackendError:
+            return await self._put(spec, name, job)
+        except BackendError as error:
+            if error.transient or not assumed or not is_not_found(error):
+                raise
+            log.info("job %s refers to something missing (%s); registering %s", name, error, assumed)
+        self._assets.forget()
+        return await self._put(spec, name, await self._build(spec, data, verify=True))
+
+    async def _put(self, spec: RunSpec, name: str, job: Any) -> Submitted:
+        def put() -> Any:
+            if spec.kind == "job":
+                return self._ml.jobs.create_or_update(job)
+            # The SDK's validation reads every compute of a pipeline (one GET each) only to
+            # turn names into ids, which it also does without them; the schema check stays.
+            job._validate(raise_error=True)
+            return self._ml.jobs.create_or_update(job, skip_validation=True)
+
+        try:
+            created = await self._calls.run(f"submit job {name}", put)
+        except BackendError as error:
+            if is_not_found(error):
+                raise  # refused for a missing reference: nothing was created
             # The PUT may have reached Azure even though its answer did not reach us.
             existing = await self._find_existing(spec, name)
             if existing is not None:
@@ -165,15 +196,20 @@ class AzureMLBackend:
             raise BackendError(f"Azure job {name} exists but belongs to run {owner!r}, not {spec.run_id!r}")
         return job
 
-    async def _build(self, spec: RunSpec) -> Any:
-        # the data first: a missing or unusable asset is refused before anything is created
-        data = await self._assets.data_asset(spec.data_asset)
-        environment = await self._assets.environment(spec.environment)
+    async def _build(
+        self, spec: RunSpec, data: DataVersion, *, verify: bool, assumed: list[str] | None = None
+    ) -> Any:
+        environment = await self._assets.environment(spec.environment, verify=verify, assumed=assumed)
         spec = spec.with_data_version(data.version)
         client_id = self.settings.managed_identity_client_id
         components = {
             step.component: await self._assets.component(
-                step.component, environment, dict.fromkeys(data_ports(step), data.type)
+                step.component,
+                environment,
+                dict.fromkeys(data_ports(step), data.type),
+                verify=verify,
+                needs_code=spec.kind == "job",
+                assumed=assumed,
             )
             for step in graph(spec)
         }

@@ -106,7 +106,7 @@ def build_ml_client(settings: Settings, credential: TokenCredential, transport: 
             "Azure ML is not configured: set AZUREML_ARM_SUBSCRIPTION, "
             "AZUREML_ARM_RESOURCEGROUP and AZUREML_ARM_WORKSPACE_NAME."
         )
-    return MLClient(
+    client = MLClient(
         credential,
         settings.azureml_subscription,
         settings.azureml_resource_group,
@@ -118,6 +118,16 @@ def build_ml_client(settings: Settings, credential: TokenCredential, transport: 
         show_progress=False,
         enable_telemetry=False,
     )
+    # A pipeline submission reads the workspace (one GET per client) only to name the SDK's
+    # cache of resolved components; the key it falls back to without that answer serves the
+    # same purpose, and a restarted service saves the request.
+    components = client.components
+    if getattr(components, "_client_key", "") is None:
+        components._client_key = (
+            f"workspace/{settings.azureml_subscription}/{settings.azureml_resource_group}/"
+            f"{settings.azureml_workspace}"
+        )
+    return client
 
 
 def _causes(error: BaseException) -> list[BaseException]:

@@ -27,7 +27,7 @@ def _tail(arm_id: str) -> str:
 
 
 def _put(workspace: FakeWorkspace, job: str) -> dict[str, Any]:
-    (put,) = workspace.transport.requests("PUT", f"/jobs/{job}")
+    (put,) = [r for r in workspace.transport.requests("PUT", f"/jobs/{job}") if r.status < 300]
     body: dict[str, Any] = put.json()["properties"]
     return body
 

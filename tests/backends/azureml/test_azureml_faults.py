@@ -52,6 +52,7 @@ async def test_a_job_name_owned_by_another_run_is_refused(
 async def test_a_lost_answer_to_the_job_put_creates_one_job(
     backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec], status: int
 ) -> None:
+    await backend.submit(spec_factory("pipeline", run_id="earlier"))  # the assets exist
     # the service stores the job, then the answer is lost (twice: the SDK's retry too)
     workspace.transport.inject(
         Fault("PUT", "/jobs/", status=status, times=2, after_processing=True, retry_after="1")
@@ -60,12 +61,14 @@ async def test_a_lost_answer_to_the_job_put_creates_one_job(
     submitted = await backend.submit(spec_factory("pipeline", run_id="lost-answer"))
 
     assert submitted.backend_job_name == "trainctl-lost-answer"
-    assert list(workspace.jobs) == ["trainctl-lost-answer"]
+    assert list(workspace.jobs) == ["trainctl-earlier", "trainctl-lost-answer"]
 
 
 async def test_an_outage_during_submit_is_transient_and_a_retry_submits_once(
     backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
 ) -> None:
+    await backend.submit(spec_factory("job", run_id="earlier"))  # the assets exist
+    workspace.transport.clear()
     spec = spec_factory("job", run_id="outage")
     fault = workspace.transport.inject(Fault("PUT", "/jobs/", status=503, times=2))
 
@@ -73,11 +76,11 @@ async def test_an_outage_during_submit_is_transient_and_a_retry_submits_once(
         await backend.submit(spec)
     assert caught.value.transient
     assert fault.hits == 2  # one SDK retry, then the error is ours to retry later
-    assert workspace.jobs == {}
+    assert list(workspace.jobs) == ["trainctl-earlier"]
 
     await backend.submit(spec)
     await backend.submit(spec)
-    assert list(workspace.jobs) == ["trainctl-outage"]
+    assert list(workspace.jobs) == ["trainctl-earlier", "trainctl-outage"]
     assert len(workspace.transport.requests("PUT", "/jobs/")) == 3
 
 
