@@ -5,7 +5,7 @@ phase, finish hooks, and restarts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -66,6 +66,9 @@ class ScriptedBackend:
 
     async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
         return DataAssetRef(name=selector.name, version=selector.version)
+
+    async def check_computes(self, compute: str | None, step_compute: Mapping[str, str]) -> None:
+        return None
 
 
 def steps(raw: str, *, reused_register: bool = False) -> list[StepState]:

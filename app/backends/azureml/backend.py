@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -12,7 +13,6 @@ from typing import Any, Literal
 from azure.core.credentials import TokenCredential
 
 from app.backends.protocol import BackendInfo, ReadyReport
-from app.domain.errors import BackendError
 from app.domain.outcome import Outcome
 from app.domain.pipeline import COMPONENTS_DIR, DECISION, REGISTRATION, graph, step_names
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
@@ -29,14 +29,15 @@ from app.settings import Settings
 
 from . import environments, sweeps
 from .assets import WorkspaceAssets
-from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
-from .data import DataVersion, WorkspaceData
+from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport
+from .data import WorkspaceData
 from .facts import FactsFile
+from .jobs import JobSubmitter
 from .mlflow_reader import MlflowReader, install_credential
+from .names import NameChecks
 from .preflight import identity_label, preflight
 from .runhistory import child_runs, job_run
-from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, data_ports, job_name_for
-from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status, studio_url
+from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,10 @@ class AzureMLBackend:
         facts = FactsFile(settings.resolved_data_dir / "azureml" / "facts.json")
         self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir, facts)
         self._data = WorkspaceData(self._ml, self._calls)
+        self._names = NameChecks(self._ml, self._calls, self._data, settings.azureml_workspace or "")
+        self._jobs = JobSubmitter(
+            self._ml, self._calls, self._assets, self._data, settings.managed_identity_client_id
+        )
         self._tracking_uri = mlflow_tracking_uri
         self._reader: MlflowReader | None = None
         self._reader_lock = asyncio.Lock()
@@ -131,97 +136,16 @@ class AzureMLBackend:
 
     # -- submission --------------------------------------------------------------------------------
     async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
-        """Kept as named: "latest" is resolved when the job is built, so a workspace that is down
-        at POST time delays the run instead of refusing it."""
+        """Kept as named ("latest" is resolved when the job is built), after a bounded check
+        that the asset exists (names.py: a workspace that is down accepts the run)."""
+        await self._names.data_asset(selector)
         return DataAssetRef(name=selector.name, version=selector.version)
 
+    async def check_computes(self, compute: str | None, step_compute: Mapping[str, str]) -> None:
+        await self._names.computes(compute, step_compute)
+
     async def submit(self, spec: RunSpec) -> Submitted:
-        """One GET (has this run been submitted already?), then the job PUT. The job names its
-        assets by content version without asking (assets.py); when Azure ML answers that a
-        reference is missing, the assets are checked, registered where missing, and the job
-        is submitted once more."""
-        name = job_name_for(spec.run_id)
-        existing = await self._find_existing(spec, name)
-        if existing is not None:
-            log.info("run %s already submitted as Azure job %s", spec.run_id, name)
-            return self._submitted(existing)
-        # the data first: a missing or unusable asset is refused before anything is created
-        data = await self._data.data_asset(spec.data_asset)
-        assumed: list[str] = []
-        job = await self._build(spec, data, verify=False, assumed=assumed)
-        try:
-            return await self._put(spec, name, job)
-        except BackendError as error:
-            if error.transient or not assumed or not is_not_found(error):
-                raise
-            log.info("job %s refers to something missing (%s); registering %s", name, error, assumed)
-        self._assets.forget()
-        return await self._put(spec, name, await self._build(spec, data, verify=True))
-
-    async def _put(self, spec: RunSpec, name: str, job: Any) -> Submitted:
-        def put() -> Any:
-            if spec.kind == "job":
-                return self._ml.jobs.create_or_update(job)
-            # The SDK's validation reads every compute of a pipeline (one GET each) only to
-            # turn names into ids, which it also does without them; the schema check stays.
-            job._validate(raise_error=True)
-            return self._ml.jobs.create_or_update(job, skip_validation=True)
-
-        try:
-            created = await self._calls.run(f"submit job {name}", put)
-        except BackendError as error:
-            if is_not_found(error):
-                raise  # refused for a missing reference: nothing was created
-            # The PUT may have reached Azure even though its answer did not reach us.
-            existing = await self._find_existing(spec, name)
-            if existing is not None:
-                return self._submitted(existing)
-            raise
-        return self._submitted(created)
-
-    async def _find_existing(self, spec: RunSpec, name: str) -> Any | None:
-        """The job submitted earlier for this run id, if any.
-
-        The name is derived from the run id, so one GET finds it; the tag confirms it is ours
-        (listing jobs by tag would filter by key only and page through every run).
-        """
-        try:
-            job = await self._calls.run(f"look up job {name}", self._ml.jobs.get, name)
-        except BackendError as error:
-            if is_not_found(error):
-                return None
-            raise
-        owner = (job.tags or {}).get(RUN_ID_TAG)
-        if owner != spec.run_id:
-            raise BackendError(f"Azure job {name} exists but belongs to run {owner!r}, not {spec.run_id!r}")
-        return job
-
-    async def _build(
-        self, spec: RunSpec, data: DataVersion, *, verify: bool, assumed: list[str] | None = None
-    ) -> Any:
-        environment = await self._assets.environment(spec.environment, verify=verify, assumed=assumed)
-        spec = spec.with_data_version(data.version)
-        client_id = self.settings.managed_identity_client_id
-        components = {
-            step.component: await self._assets.component(
-                step.component,
-                environment,
-                dict.fromkeys(data_ports(step), data.type),
-                verify=verify,
-                needs_code=spec.kind == "job",
-                assumed=assumed,
-            )
-            for step in graph(spec)
-        }
-        if spec.kind == "job":
-            return build_command_job(spec, components, environment, client_id, data.type)
-        return build_pipeline_job(spec, components, client_id, data.type)
-
-    @staticmethod
-    def _submitted(job: Any) -> Submitted:
-        return Submitted(
-            backend_job_name=str(job.name), studio_url=studio_url(job), raw_status=raw_status(job.status)
-        )
+        return await self._jobs.submit(spec)
 
     # -- tracking ------------------------------------------------------------------------------------
     async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
