@@ -232,9 +232,12 @@ class WorkspaceAssets:
             return component
         async with self._lock(f"component:{key}"):
             if key not in self._components:
-                registered = await self._calls.run(
-                    f"register component {key[0]}:{key[1]}", self._get_or_create, component
-                )
+                try:
+                    registered = await self._calls.run(
+                        f"register component {key[0]}:{key[1]}", self._get_or_create, component
+                    )
+                except BackendError as error:
+                    raise _with_upload_hint(error) from error
                 if registered.code:
                     self._facts.put(f"{arm_id}#code", str(registered.code))
                 self._components[key] = registered
@@ -247,3 +250,17 @@ class WorkspaceAssets:
             if not is_not_found(error):
                 raise
         return self._ml.components.create_or_update(component)
+
+
+def _with_upload_hint(error: BackendError) -> BackendError:
+    """azure-ai-ml uploads a code folder from worker threads and never looks at their results: when
+    storage refuses the upload, it waits for the missing files forever and our call limit is all
+    that ends it. The likeliest cause is then worth saying."""
+    if "no answer from Azure ML within" not in str(error):
+        return error
+    hint = (
+        f"{error}; if the workspace's default datastore is identity-based, the service identity "
+        "needs Storage Blob Data Contributor on its storage account to upload component code "
+        "(`trainctl doctor --smoke` checks it)"
+    )
+    return BackendError(hint, transient=error.transient)

@@ -159,3 +159,22 @@ def test_the_suite_cannot_reach_beyond_loopback() -> None:
         socket.create_connection(("management.azure.com", 443), timeout=0.5)
     with pytest.raises(ConnectionRefusedError, match="loopback only"):
         socket.create_connection(("169.254.169.254", 80), timeout=0.5)
+
+
+async def test_component_code_refused_by_storage_names_the_storage_role(
+    backend_factory: Callable[..., AzureMLBackend],
+    settings: Settings,
+    workspace: FakeWorkspace,
+    spec_factory: Callable[..., RunSpec],
+) -> None:
+    """azure-ai-ml never reads the result of a folder upload's threads, so a refusal by storage
+    (an identity-based datastore without a role) is waited out; the error says why it likely was."""
+    backend = backend_factory(settings.model_copy(update={"azure_call_timeout_seconds": 2.0}))
+    workspace.forbidden_writes = {"blobs"}
+
+    with pytest.raises(BackendError, match="no answer from Azure ML within 2s") as caught:
+        await backend.submit(spec_factory("pipeline", run_id="no-storage-role"))
+
+    assert "Storage Blob Data Contributor" in str(caught.value)
+    assert caught.value.transient
+    assert workspace.jobs == {}
