@@ -7,6 +7,7 @@ SDK runs its calls in a worker thread with explicit timeouts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -74,6 +75,14 @@ class TrainingBackend(Protocol):
     async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
         """What this backend needs of a data asset, resolved once at submission. Raises
         InvalidInput (naming body.data_asset) for an asset it knows does not exist."""
+        ...
+
+    async def check_computes(self, compute: str | None, step_compute: Mapping[str, str]) -> None:
+        """The computes a request names, checked once at submission. Raises InvalidInput naming
+        each field (`body.compute`, `body.step_compute.<step>`) whose compute the backend knows
+        it cannot run on (it does not exist, or none is given where one is required). A backend
+        that cannot tell cheaply, or not right now, accepts: the run then fails later with the
+        backend's own reason."""
         ...
 
     async def submit(self, spec: RunSpec) -> Submitted:

@@ -1,4 +1,6 @@
-"""`trainctl doctor`: is the service (or, with --direct, its backend) ready to train?"""
+"""`trainctl doctor`: is the service (or, with --direct, its backend) ready to train? With
+--smoke, a tiny real job on the workspace proves it (the backend's factory decides what that
+means: the CLI only prints the lines)."""
 
 from __future__ import annotations
 
@@ -40,21 +42,29 @@ async def _direct(args: argparse.Namespace) -> int:
         settings = Settings(data_dir=args.data_dir) if args.data_dir is not None else Settings()
     except ValidationError as error:
         raise CliError("invalid settings: " + "; ".join(settings_problems(error)), EXIT_BAD_INPUT) from None
-    from app.backends.factory import preflight_without_service
+    from app.backends.factory import preflight_without_service, smoke_without_service
 
     try:
-        kind, report, details = await preflight_without_service(settings, args.compute_name)
+        if args.smoke:
+            where = "this process (--smoke)"
+            found = await smoke_without_service(
+                settings, args.compute_name, args.data_asset_name, args.timeout
+            )
+        else:
+            where = "this process (--direct)"
+            found = await preflight_without_service(settings, args.compute_name)
     except ImportError as error:
         raise CliError(
             f"the pre-flight is unavailable in this installation: {error}", EXIT_RUN_FAILED
         ) from None
+    kind, report, details = found
     checks, ready = dict(report.checks), report.ready
     if getattr(args, "json", False):
         print(render.as_json({"backend": kind, "ready": ready, "checks": checks, "details": details}))
     else:
-        print(_report(kind, "this process (--direct)", details, checks, ready))
+        print(_report(kind, where, details, checks, ready))
     return EXIT_OK if ready else EXIT_RUN_FAILED
 
 
 async def doctor_command(args: argparse.Namespace) -> int:
-    return await (_direct(args) if args.direct else _remote(args))
+    return await (_direct(args) if args.direct or args.smoke else _remote(args))

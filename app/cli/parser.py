@@ -240,7 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--compute_name",
         "--compute-name",
         dest="compute_name",
-        help="with --direct on Azure ML: the compute cluster to check",
+        help="with --direct or --smoke on Azure ML: the compute cluster to check (and run the smoke job on)",
+    )
+    doctor.add_argument(
+        "--smoke",
+        action="store_true",
+        help="from this process: run a tiny real job on the configured Azure ML workspace, read its "
+        "metrics back, check the identity may write what the service writes",
+    )
+    doctor.add_argument(
+        "--data_asset_name",
+        "--data-asset-name",
+        dest="data_asset_name",
+        help=f"with --smoke: the data asset runs use, checked to exist (default {DEFAULT_DATA_ASSET})",
+    )
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="with --smoke: seconds to wait for the smoke job (default 1800: a first job builds the "
+        "environment's image)",
     )
     return parser
 

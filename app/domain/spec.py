@@ -28,7 +28,10 @@ from app.domain.steps import StepName
 DEFAULT_EXPERIMENT = "diabetes-training"
 DEFAULT_MODEL = "diabetes-classifier"
 DEFAULT_DATA_ASSET = "diabetes-diagnostics"
-DEFAULT_ENVIRONMENT = "diabetes-classify@latest"
+#: trainctl's own Azure ML environment (components/environment/conda.yml); as a bare name it is
+#: registered with a content-addressed version. `NAME:VERSION` pins another, `NAME@latest`
+#: follows one you maintain (app/backends/azureml/environments.py).
+DEFAULT_ENVIRONMENT = "trainctl-diabetes"
 LATEST = "latest"
 #: Bumped when the stored shape of RunSpec changes; the store upgrades older documents.
 #: (Sweeps and model families only added optional fields: version 1 documents still read as they were.)
@@ -241,7 +244,13 @@ class RunOptions(_Strict):
     step_compute: dict[StepName, Name] = Field(
         default_factory=dict, description="Per-step compute overrides, e.g. train on a GPU cluster."
     )
-    environment: Environment = DEFAULT_ENVIRONMENT
+    environment: Environment = Field(
+        default=DEFAULT_ENVIRONMENT,
+        description=(
+            "Azure ML environment: a bare NAME is trainctl's own (conda.yml, versioned by content, "
+            "created when missing); NAME:VERSION pins an existing one; NAME@latest follows one you maintain."
+        ),
+    )
     pipeline_name: Name | None = None
     promotion: PromotionRule = Field(default_factory=PromotionRule)
     force_rerun: bool = Field(default=False, strict=True)

@@ -50,6 +50,7 @@ class Reconciler:
         self.on_finished = on_finished or []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._parallel = asyncio.Semaphore(PARALLEL_RUNS)
@@ -80,11 +81,17 @@ class Reconciler:
         self._retry_at.clear()
         self._failures.clear()
         self._cancel_sent.clear()
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="reconciler")
 
     async def stop(self, *, final_pass: bool = True) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Python 3.11's wait_for can swallow a cancel that lands as its call completes
+            # (gh-86296); the loop also checks the flag, and the cancel is repeated until it ends.
+            self._stopping = True
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -93,7 +100,7 @@ class Reconciler:
                 await self.pass_once(submit=False)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.pass_once()
             except Exception:  # the loop must outlive any single bad pass

@@ -15,9 +15,9 @@ from typing import Protocol
 
 from app.backends.protocol import TrainingBackend
 from app.domain.clock import utcnow
-from app.domain.errors import Conflict, IdempotencyKeyReused, TooManyRuns
+from app.domain.errors import Conflict, IdempotencyKeyReused, InvalidInput, TooManyRuns
 from app.domain.pipeline import step_names
-from app.domain.spec import RunOptions, RunSpec
+from app.domain.spec import DataAssetRef, RunOptions, RunSpec
 from app.domain.status import RunStatus
 from app.lifecycle.events import RunEvents
 from app.lifecycle.ids import new_run_id
@@ -85,7 +85,7 @@ class RunSubmission:
         spec = RunSpec(
             **body.model_dump(include=set(RunOptions.model_fields)),
             run_id=new_run_id(),
-            data_asset=await self.backend.resolve_data_asset(body.data_asset),
+            data_asset=await self._checked_names(body),
         )
         if spec.sweep is not None:
             # Recorded, so a resumed run draws the trials it drew before (and a caller can repeat it).
@@ -125,6 +125,26 @@ class RunSubmission:
         if created:
             self.driver.wake()
         return run, created
+
+    async def _checked_names(self, body: TrainingRunCreate) -> DataAssetRef:
+        """The data asset resolved and the computes checked by the backend, at once: one 422
+        names every unknown field (a backend that cannot tell now accepts)."""
+        resolved, computes = await asyncio.gather(
+            self.backend.resolve_data_asset(body.data_asset),
+            self.backend.check_computes(body.compute, {str(k): v for k, v in body.step_compute.items()}),
+            return_exceptions=True,
+        )
+        refused = [r for r in (resolved, computes) if isinstance(r, InvalidInput)]
+        if refused:
+            raise InvalidInput(
+                "; ".join(error.detail for error in refused),
+                invalid=[item for error in refused for item in error.invalid],
+            )
+        for outcome in (resolved, computes):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(resolved, DataAssetRef)
+        return resolved
 
     def _check_queue(self, caller: str) -> None:
         if self.runs.count_active() >= self.max_active_runs:

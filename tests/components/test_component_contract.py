@@ -49,7 +49,7 @@ def test_yaml_shape(step: str) -> None:
     assert data["$schema"] == "https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json"
     assert data["type"] == "command"
     assert data["code"] == "./src"
-    assert data["environment"] == "azureml:diabetes-classify@latest"
+    assert data["environment"] == "azureml:trainctl-diabetes@latest"
     assert (COMPONENTS / step / "src" / f"{step}.py").is_file()
     # Local runs leave bytecode behind; uploads must not change because of it.
     assert "__pycache__/" in (COMPONENTS / step / "src" / ".amlignore").read_text().splitlines()
@@ -141,7 +141,7 @@ def test_component_code_is_self_contained(step: str) -> None:
 
 def test_environment_pins_match_the_installed_packages() -> None:
     env = yaml.safe_load((COMPONENTS / "environment" / "conda.yml").read_text())
-    assert env["name"] == "diabetes-classify"
+    assert env["name"] == "trainctl-diabetes"
     assert f"python={sys.version_info.major}.{sys.version_info.minor}" in env["dependencies"]
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     pins = dict(line.split("==") for line in pip)

@@ -177,3 +177,17 @@ def test_a_decision_made_against_an_older_champion_is_not_applied(steps: Any, sa
     assert info["champion_after"]["version"] == "1"
     assert [str(v.version) for v in client.search_model_versions(f"name='{MODEL}'")] == ["1"]
     assert champion(client) == ("1", ["1"])
+
+
+def test_a_folder_holding_one_csv_trains_like_the_file(steps: Any, sample_csv: Path, tmp_path: Path) -> None:
+    """A uri_folder data asset is mounted as a folder: train reads the one CSV inside it."""
+    folder = tmp_path / "asset"
+    folder.mkdir()
+    (folder / "patients.csv").write_bytes(sample_csv.read_bytes())
+
+    from_file = steps.train("from-file", sample_csv)
+    from_folder = steps.train("from-folder", folder)
+
+    assert from_file.rc == from_folder.rc == 0
+    held_out = [pd.read_csv(run.out / "test.csv") for run in (from_file, from_folder)]
+    pd.testing.assert_frame_equal(*held_out)

@@ -111,7 +111,16 @@ def test_component_choices_are_the_domain_choices() -> None:
 
 @pytest.mark.parametrize("name", ["train", "evaluate", "register"])
 def test_components_name_the_default_environment(name: str) -> None:
-    assert component_yaml(name)["environment"] == f"azureml:{DEFAULT_ENVIRONMENT}"
+    """The default is trainctl's own environment, a bare name (versioned by content when
+    registered); the YAML names it with `@latest`, which keeps the file usable on its own and
+    which registration replaces by that content version."""
+    assert "@" not in DEFAULT_ENVIRONMENT and ":" not in DEFAULT_ENVIRONMENT
+    assert component_yaml(name)["environment"] == f"azureml:{DEFAULT_ENVIRONMENT}@latest"
+
+
+def test_the_environment_file_names_the_default_environment() -> None:
+    conda = yaml.safe_load((COMPONENTS_DIR / "environment" / "conda.yml").read_text())
+    assert conda["name"] == DEFAULT_ENVIRONMENT
 
 
 def test_non_default_choices_reach_the_bindings() -> None:

@@ -5,7 +5,7 @@ phase, finish hooks, and restarts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,6 +65,9 @@ class ScriptedBackend:
 
     async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
         return DataAssetRef(name=selector.name, version=selector.version)
+
+    async def check_computes(self, compute: str | None, step_compute: Mapping[str, str]) -> None:
+        return None
 
 
 def steps(raw: str, *, reused_register: bool = False) -> list[StepState]:
@@ -280,3 +283,25 @@ def test_the_loop_wakes_on_demand_and_stops_cleanly(harness: Harness) -> None:
 
     asyncio.run(scenario())
     assert [s.run_id for s in harness.backend.submitted] == ["run-12"]
+
+
+def test_stop_ends_the_loop_even_when_a_pass_swallows_the_cancel(harness: Harness) -> None:
+    """Python 3.11's wait_for returns the result instead of raising when a cancel lands as its
+    call completes (gh-86296); a pass that loses the cancel that way once hung a shutdown."""
+    swallowed: list[bool] = []
+
+    async def pass_losing_the_cancel(*, submit: bool = True) -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            swallowed.append(True)  # as the race does: the call "completed", the cancel is gone
+
+    harness.reconciler.pass_once = pass_losing_the_cancel  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        harness.reconciler.start()
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(harness.reconciler.stop(final_pass=False), timeout=5)
+
+    asyncio.run(scenario())
+    assert swallowed == [True]

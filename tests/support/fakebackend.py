@@ -4,7 +4,7 @@ with real artifact-path checks: for tests of everything above the backend protoc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from app.backends.local.mlflow_reader import MlflowReader
 from app.backends.protocol import BackendInfo, ReadyReport
+from app.domain.errors import InvalidInput
 from app.domain.outcome import ModelRef, Outcome
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
 from app.domain.state import (
@@ -48,6 +49,9 @@ class FakeBackend:
     hold_all: bool = False  # keep every run running (until canceled)
     canceled: set[str] = field(default_factory=set)
     released: set[str] = field(default_factory=set)
+    #: Names the backend says do not exist (POST answers 422 naming the field).
+    unknown_data_assets: set[str] = field(default_factory=set)
+    unknown_computes: set[str] = field(default_factory=set)
     #: What the registry holds, by model name: tests fill it in.
     registry: dict[str, RegisteredModelInfo] = field(default_factory=dict)
 
@@ -70,7 +74,20 @@ class FakeBackend:
         return None
 
     async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
+        if selector.name in self.unknown_data_assets:
+            raise InvalidInput(
+                f"data asset {selector.name} does not exist",
+                invalid=[("body.data_asset", f"data asset {selector.name} does not exist")],
+            )
         return DataAssetRef(name=selector.name, version=selector.version)
+
+    async def check_computes(self, compute: str | None, step_compute: Mapping[str, str]) -> None:
+        fields = {"body.compute": compute, **{f"body.step_compute.{s}": n for s, n in step_compute.items()}}
+        invalid = [
+            (f, f"compute {n} does not exist") for f, n in fields.items() if n in self.unknown_computes
+        ]
+        if invalid:
+            raise InvalidInput("unknown computes", invalid=invalid)
 
     async def wait_for_change(self) -> None:
         await asyncio.sleep(self.poll_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -12,7 +13,6 @@ from typing import Any, Literal
 from azure.core.credentials import TokenCredential
 
 from app.backends.protocol import BackendInfo, ReadyReport
-from app.domain.errors import BackendError
 from app.domain.outcome import Outcome
 from app.domain.pipeline import COMPONENTS_DIR, DECISION, REGISTRATION, graph, step_names
 from app.domain.spec import DataAssetRef, DataAssetSelector, RunSpec
@@ -27,20 +27,19 @@ from app.domain.state import (
 from app.domain.steps import StepName
 from app.settings import Settings
 
-from . import sweeps
+from . import environments, sweeps
 from .assets import WorkspaceAssets
-from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport, is_not_found
+from .client import AnyTransport, AzureCalls, build_credential, build_ml_client, build_transport
+from .data import WorkspaceData
+from .facts import FactsFile
+from .jobs import JobSubmitter
 from .mlflow_reader import MlflowReader, install_credential
+from .names import NameChecks
 from .preflight import identity_label, preflight
 from .runhistory import child_runs, job_run
-from .submit import RUN_ID_TAG, build_command_job, build_pipeline_job, job_name_for
-from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status, studio_url
+from .tracking import WAITING_RAW, command_state, pipeline_state, raw_status
 
 log = logging.getLogger(__name__)
-
-# The input type submit.data_input gives the training data; until submission takes the type
-# from the data asset, an asset of another type is refused here with a clear reason.
-SUBMITTED_DATA_TYPE = "uri_file"
 
 READY_CACHE_SECONDS = 15.0
 # A ready service stays ready through this many pre-flights that failed only for the token:
@@ -66,7 +65,13 @@ class AzureMLBackend:
         self.components_dir = components_dir or COMPONENTS_DIR
         self._calls = AzureCalls(settings.azure_call_timeout_seconds)
         self._ml = build_ml_client(settings, self.credential, transport)
-        self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir)
+        facts = FactsFile(settings.resolved_data_dir / "azureml" / "facts.json")
+        self._assets = WorkspaceAssets(self._ml, self._calls, self.components_dir, facts)
+        self._data = WorkspaceData(self._ml, self._calls)
+        self._names = NameChecks(self._ml, self._calls, self._data, settings.azureml_workspace or "")
+        self._jobs = JobSubmitter(
+            self._ml, self._calls, self._assets, self._data, settings.managed_identity_client_id
+        )
         self._tracking_uri = mlflow_tracking_uri
         self._reader: MlflowReader | None = None
         self._reader_lock = asyncio.Lock()
@@ -120,7 +125,9 @@ class AzureMLBackend:
         now = time.monotonic()
         if self._ready is not None and now - self._ready[0] < READY_CACHE_SECONDS:
             return self._ready[1]
-        report = await preflight(self.settings, credential=self.credential, ml_client=self._ml)
+        report = await preflight(
+            self.settings, credential=self.credential, ml_client=self._ml, components_dir=self.components_dir
+        )
         previous = self._ready[1] if self._ready is not None else None
         if report.ready:
             self._token_misses = 0
@@ -135,69 +142,16 @@ class AzureMLBackend:
 
     # -- submission --------------------------------------------------------------------------------
     async def resolve_data_asset(self, selector: DataAssetSelector) -> DataAssetRef:
-        """Kept as named: "latest" is resolved when the job is built, so a workspace that is down
-        at POST time delays the run instead of refusing it."""
+        """Kept as named ("latest" is resolved when the job is built), after a bounded check
+        that the asset exists (names.py: a workspace that is down accepts the run)."""
+        await self._names.data_asset(selector)
         return DataAssetRef(name=selector.name, version=selector.version)
 
+    async def check_computes(self, compute: str | None, step_compute: Mapping[str, str]) -> None:
+        await self._names.computes(compute, step_compute)
+
     async def submit(self, spec: RunSpec) -> Submitted:
-        name = job_name_for(spec.run_id)
-        existing = await self._find_existing(spec, name)
-        if existing is not None:
-            log.info("run %s already submitted as Azure job %s", spec.run_id, name)
-            return self._submitted(existing)
-        job = await self._build(spec)
-        try:
-            created = await self._calls.run(f"submit job {name}", self._ml.jobs.create_or_update, job)
-        except BackendError:
-            # The PUT may have reached Azure even though its answer did not reach us.
-            existing = await self._find_existing(spec, name)
-            if existing is not None:
-                return self._submitted(existing)
-            raise
-        return self._submitted(created)
-
-    async def _find_existing(self, spec: RunSpec, name: str) -> Any | None:
-        """The job submitted earlier for this run id, if any.
-
-        The name is derived from the run id, so one GET finds it; the tag confirms it is ours
-        (listing jobs by tag would filter by key only and page through every run).
-        """
-        try:
-            job = await self._calls.run(f"look up job {name}", self._ml.jobs.get, name)
-        except BackendError as error:
-            if is_not_found(error):
-                return None
-            raise
-        owner = (job.tags or {}).get(RUN_ID_TAG)
-        if owner != spec.run_id:
-            raise BackendError(f"Azure job {name} exists but belongs to run {owner!r}, not {spec.run_id!r}")
-        return job
-
-    async def _build(self, spec: RunSpec) -> Any:
-        # the data first: a missing or unusable asset is refused before anything is created
-        data = await self._assets.data_asset(spec.data_asset)
-        if data.type != SUBMITTED_DATA_TYPE:
-            raise BackendError(
-                f"data asset {data.name}:{data.version} is of type {data.type}; the train step is "
-                f"submitted with a {SUBMITTED_DATA_TYPE} input (one CSV file), and Azure ML refuses "
-                "an input whose type differs from its data asset's. Register the CSV as a uri_file asset."
-            )
-        data_version = data.version
-        environment = await self._assets.environment(spec.environment)
-        spec = spec.with_data_version(data_version)
-        client_id = self.settings.managed_identity_client_id
-        components = {
-            step.component: await self._assets.component(step.component, environment) for step in graph(spec)
-        }
-        if spec.kind == "job":
-            return build_command_job(spec, components, environment, client_id)
-        return build_pipeline_job(spec, components, client_id)
-
-    @staticmethod
-    def _submitted(job: Any) -> Submitted:
-        return Submitted(
-            backend_job_name=str(job.name), studio_url=studio_url(job), raw_status=raw_status(job.status)
-        )
+        return await self._jobs.submit(spec)
 
     # -- tracking ------------------------------------------------------------------------------------
     async def refresh(self, spec: RunSpec, backend_job_name: str) -> RunState:
@@ -209,17 +163,23 @@ class AzureMLBackend:
             run = None
             if raw_status(job.status) not in WAITING_RAW:
                 run = await self._calls.run(f"read run of {name}", job_run, self._ml, name)
-            state = command_state(job, run)
+            state = command_state(job, run, self._environment_if_failed(spec, job))
             if spec.sweep is not None:  # sweeps: a sweep job's trials are its children
                 state.trials = await self._trials(spec, name, sweeps.best_child(job))
             return state
         runs = await self._calls.run(f"list steps of {name}", child_runs, self._ml, name)
-        state = pipeline_state(job, runs, step_names(spec))
+        state = pipeline_state(job, runs, step_names(spec), self._environment_if_failed(spec, job))
         node = next((r for r in runs if spec.sweep and r.get("displayName") == StepName.TRAIN), None)
         if node is not None:  # sweeps: the sweep node's trials are its children
             best = sweeps.best_child(SimpleNamespace(properties=node.get("properties") or {}))
             state.trials = await self._trials(spec, str(node.get("runId")), best)
         return state
+
+    def _environment_if_failed(self, spec: RunSpec, job: Any) -> str | None:
+        """The run's environment, named in the error when its image did not build."""
+        if raw_status(job.status) != "Failed":
+            return None
+        return environments.describe(spec.environment, self.components_dir)
 
     async def _trials(self, spec: RunSpec, sweep_name: str, best: str | None) -> list[TrialState]:
         assert spec.sweep is not None

@@ -106,7 +106,7 @@ def build_ml_client(settings: Settings, credential: TokenCredential, transport: 
             "Azure ML is not configured: set AZUREML_ARM_SUBSCRIPTION, "
             "AZUREML_ARM_RESOURCEGROUP and AZUREML_ARM_WORKSPACE_NAME."
         )
-    return MLClient(
+    client = MLClient(
         credential,
         settings.azureml_subscription,
         settings.azureml_resource_group,
@@ -115,9 +115,23 @@ def build_ml_client(settings: Settings, credential: TokenCredential, transport: 
         retry_policy=CappedRetryPolicy(
             retry_total=SDK_RETRY_TOTAL, retry_backoff_factor=SDK_RETRY_BACKOFF, retry_backoff_max=2
         ),
-        show_progress=False,
+        # With progress off, azure-ai-ml never reads the results of a code folder's upload threads
+        # (Azure/azure-sdk-for-python#48269): a refused upload is swallowed and the upload then
+        # waits for ever for the missing files. With it on, the refusal is raised; the price is a
+        # progress bar on stderr when a new code version is uploaded.
+        show_progress=True,
         enable_telemetry=False,
     )
+    # A pipeline submission reads the workspace (one GET per client) only to name the SDK's
+    # cache of resolved components; the key it falls back to without that answer serves the
+    # same purpose, and a restarted service saves the request.
+    components = client.components
+    if getattr(components, "_client_key", "") is None:
+        components._client_key = (
+            f"workspace/{settings.azureml_subscription}/{settings.azureml_resource_group}/"
+            f"{settings.azureml_workspace}"
+        )
+    return client
 
 
 def _causes(error: BaseException) -> list[BaseException]:
@@ -215,7 +229,10 @@ class AzureCalls:
     ) -> T:
         loop = asyncio.get_running_loop()
         limit = self.timeout_seconds if limit_seconds is None else limit_seconds
-        future = loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        try:
+            future = loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+        except RuntimeError as error:  # the pool is closed: the service is shutting down
+            raise BackendError(f"{what}: the Azure ML client is closed", transient=True) from error
         try:
             return await asyncio.wait_for(future, timeout=limit)
         except TimeoutError as error:

@@ -10,16 +10,17 @@ which pipeline submission requests and decodes.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import TokenCredential
 
 from app.backends.protocol import ReadyReport
 from app.domain.errors import BackendError
+from app.domain.pipeline import COMPONENTS_DIR
 from app.domain.spec import DEFAULT_ENVIRONMENT
 from app.settings import Settings
 
-from .assets import parse_asset_ref
 from .client import (
     AML_SCOPE,
     ARM_SCOPE,
@@ -30,6 +31,7 @@ from .client import (
     http_status,
     is_not_found,
 )
+from .environments import conda_problem, owned_version, parse_environment
 
 CHECKS = ("token", "workspace", "compute", "environment")
 REPORT_MARGIN_SECONDS = 0.3
@@ -110,21 +112,40 @@ class _Checks:
                 problem = f"could not read compute in workspace {workspace}: {_reason(error)}."
                 self.results["compute"] = problem
 
-    async def environment(self, ml: Any, environment: str) -> None:
-        name, version, label = parse_asset_ref(environment)
+    async def environment(self, ml: Any, environment: str, components_dir: Path) -> None:
+        """The environment runs would use exists, or trainctl can create it: its own is built
+        from conda.yml (checked here: present, YAML, python and pip packages); one you named
+        (NAME:VERSION or NAME@latest) must exist, trainctl never creates it."""
+        ref = parse_environment(environment)
+        version = ref.version
+        if ref.owned:
+            problem = conda_problem(components_dir)
+            if problem is not None:
+                self.results["environment"] = (
+                    f"trainctl's environment {ref.name} cannot be built: {problem}. Restore "
+                    "components/environment/conda.yml, or pin an existing environment (NAME:VERSION)."
+                )
+                return
+            version = owned_version(components_dir)
         try:
             if version:
-                await self.call("read environment", ml.environments.get, name, version)
+                await self.call("read environment", ml.environments.get, ref.name, version)
             else:
-                await self.call("read environment", lambda: ml.environments.get(name, label=label))
+                await self.call("read environment", lambda: ml.environments.get(ref.name, label=ref.label))
         except BackendError as error:
-            if is_not_found(error) or "does not exist" in str(error):
+            if not (is_not_found(error) or "does not exist" in str(error)):
+                self.results["environment"] = f"could not read environment {ref}: {_reason(error)}."
+            elif ref.owned:
                 self.results["environment"] = (
-                    f"ok (environment {name} not found; it will be created from "
-                    "components/environment/conda.yml on the first submission)"
+                    f"ok (environment {ref.name}:{version} is not registered yet; it will be created from "
+                    "components/environment/conda.yml on the first submission, and the first job builds "
+                    "its image)"
                 )
             else:
-                self.results["environment"] = f"could not read environment {name}: {_reason(error)}."
+                self.results["environment"] = (
+                    f"environment {ref} does not exist in workspace {self.settings.azureml_workspace}: "
+                    "register it, or leave the environment out to use trainctl's own."
+                )
             return
         self.results["environment"] = "ok"
 
@@ -137,12 +158,13 @@ async def preflight(
     compute: str | None = None,
     environment: str = DEFAULT_ENVIRONMENT,
     ml_client: Any | None = None,
+    components_dir: Path = COMPONENTS_DIR,
 ) -> ReadyReport:
     """Checks and one sentence per problem; never takes longer than the pre-flight timeout.
 
     `compute` is the cluster to check (e.g. the CLI's --compute_name); without it, any
-    compute in the workspace will do. A missing environment is not a failure: submission
-    creates it.
+    compute in the workspace will do. trainctl's own environment missing is not a failure:
+    submission creates it.
     """
     missing = [
         var
@@ -164,7 +186,7 @@ async def preflight(
         ml = await checks.workspace(token_credential, transport, ml_client) if token_credential else None
         if ml is not None:
             await checks.compute(ml, compute)
-            await checks.environment(ml, environment)
+            await checks.environment(ml, environment, components_dir)
     finally:
         calls.close()
     results = checks.results

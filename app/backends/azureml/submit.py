@@ -69,10 +69,17 @@ def _declared(component: Any, step: Step) -> None:
         raise BackendError(f"component {component.name} does not declare inputs {missing}")
 
 
-def data_input(name: str, version: str) -> Any:
+def data_input(name: str, version: str, data_type: str) -> Any:
+    """The training data as a job input of the asset's own type: Azure ML refuses an input
+    whose type differs from its data asset's (a uri_folder asset given as uri_file)."""
     from azure.ai.ml import Input
 
-    return Input(type="uri_file", path=f"azureml:{name}:{version}")
+    return Input(type=data_type, path=f"azureml:{name}:{version}")
+
+
+def data_ports(step: Step) -> tuple[str, ...]:
+    """The step's inputs bound to the run's data asset (their port type follows the asset's)."""
+    return tuple(name for name, binding in step.inputs.items() if isinstance(binding, FromDataAsset))
 
 
 def _bind(step: Step, data: Any, nodes: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +94,7 @@ def _bind(step: Step, data: Any, nodes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_command_job(
-    spec: RunSpec, components: Mapping[str, Any], environment: str, client_id: str | None
+    spec: RunSpec, components: Mapping[str, Any], environment: str, client_id: str | None, data_type: str
 ) -> Any:
     """`azure.ai.ml.command` from the graph's single step: same command, code and interface."""
     from azure.ai.ml import Output, command
@@ -95,7 +102,7 @@ def build_command_job(
     (step,) = graph(spec)
     component = components[step.component]
     _declared(component, step)
-    inputs = _bind(step, data_input(spec.data_asset.name, spec.data_asset.version), {})
+    inputs = _bind(step, data_input(spec.data_asset.name, spec.data_asset.version, data_type), {})
     if step.sweep is not None:
         inputs |= sweeps.search_space(step.sweep.options)
     for name, port in (component.inputs or {}).items():
@@ -127,7 +134,9 @@ def build_command_job(
     return swept
 
 
-def build_pipeline_job(spec: RunSpec, components: Mapping[str, Any], client_id: str | None) -> Any:
+def build_pipeline_job(
+    spec: RunSpec, components: Mapping[str, Any], client_id: str | None, data_type: str
+) -> Any:
     """One node per graph step, keyed by the step's node key and shown under the step name the
     API exposes. The components come registered with the environment already bound, so the
     nodes carry no environment override of their own."""
@@ -160,7 +169,9 @@ def build_pipeline_job(spec: RunSpec, components: Mapping[str, Any], client_id: 
                 node.compute = spec.compute_for(step.name)
             nodes[step.name] = node
 
-    job = diabetes_pipeline(training_data=data_input(spec.data_asset.name, spec.data_asset.version))
+    job = diabetes_pipeline(
+        training_data=data_input(spec.data_asset.name, spec.data_asset.version, data_type)
+    )
     job.name = job_name_for(spec.run_id)
     job.display_name = pipeline_name
     job.experiment_name = spec.experiment_name

@@ -27,6 +27,8 @@ from app.domain.state import RunState, StepState
 from app.domain.status import normalize_status
 from app.domain.steps import PIPELINE_STEPS, StepName
 
+from .environments import image_build_error, is_image_build_failure
+
 FINAL_RAW = {"Completed", "Failed", "Canceled"}
 # Not started yet: their runs have no start time to read.
 WAITING_RAW = {"NotStarted", "Queued", "Preparing", "Provisioning"}
@@ -108,7 +110,9 @@ def error_message(run: Mapping[str, Any] | None) -> str | None:
     return text[:_MESSAGE_LIMIT]
 
 
-def step_from_run(run: Mapping[str, Any], parent_name: str, parent_url: str | None) -> StepState:
+def step_from_run(
+    run: Mapping[str, Any], parent_name: str, parent_url: str | None, environment: str | None = None
+) -> StepState:
     status = raw_status(run.get("status"))
     properties = run.get("properties") or {}
     run_id = str(run.get("runId") or run.get("name") or "")
@@ -127,12 +131,15 @@ def step_from_run(run: Mapping[str, Any], parent_name: str, parent_url: str | No
         mlflow_run_id=original or run_id,
     )
     if status == "Failed":
-        step.error = _step_error(name, run)
+        step.error = _step_error(name, run, environment)
     return step
 
 
-def _step_error(name: str, run: Mapping[str, Any] | None) -> str:
+def _step_error(name: str, run: Mapping[str, Any] | None, environment: str | None) -> str:
     reason = error_message(run)
+    if reason and environment and is_image_build_failure(reason):
+        # the step never ran: say which environment did not build, not only that a step failed
+        return image_build_error(name, reason, environment)
     return (
         f"step {name} failed: {reason}" if reason else f"step {name} failed; see its logs in Azure ML studio"
     )
@@ -152,11 +159,15 @@ def _stages(job: Any) -> tuple[datetime | None, datetime | None]:
 
 
 def pipeline_state(
-    job: Any, runs: Sequence[Mapping[str, Any]], expected_steps: Sequence[str] = PIPELINE_STEPS
+    job: Any,
+    runs: Sequence[Mapping[str, Any]],
+    expected_steps: Sequence[str] = PIPELINE_STEPS,
+    environment: str | None = None,
 ) -> RunState:
+    """`environment` (the one the run uses) names it in an image-build failure."""
     parent_status = raw_status(job.status)
     url = studio_url(job)
-    steps = [step_from_run(run, str(job.name), url) for run in runs if run]
+    steps = [step_from_run(run, str(job.name), url, environment) for run in runs if run]
     seen = {step.name for step in steps}
     order = {name: index for index, name in enumerate(expected_steps)}
     # Steps not started yet are not children yet; list them so the shape is stable.
@@ -177,7 +188,7 @@ def pipeline_state(
     )
 
 
-def command_state(job: Any, run: Mapping[str, Any] | None) -> RunState:
+def command_state(job: Any, run: Mapping[str, Any] | None, environment: str | None = None) -> RunState:
     """A command job; `run` is its run history document (None while it waits to start)."""
     status = raw_status(job.status)
     url = studio_url(job)
@@ -193,7 +204,7 @@ def command_state(job: Any, run: Mapping[str, Any] | None) -> RunState:
         mlflow_run_id=str(job.name),
     )
     if status == "Failed":
-        step.error = _step_error(StepName.TRAIN, run)
+        step.error = _step_error(StepName.TRAIN, run, environment)
     return RunState(
         raw_status=status,
         steps=[step],

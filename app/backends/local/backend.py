@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,6 +119,9 @@ class LocalBackend:
         if self._catalog is None:
             raise RuntimeError("the local backend was built without a data-asset catalog")
         return self._catalog.resolve(selector)
+
+    async def check_computes(self, compute: str | None, step_compute: Mapping[str, str]) -> None:
+        """Every step runs on this machine; computes are only recorded."""
 
     async def _prepare(self, zygote: ZygoteRunner | None) -> None:
         template = self.layout.runtime / "mlflow-empty.db"

@@ -117,7 +117,9 @@ def _fraction(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="train.py", description=__doc__)
-    parser.add_argument("--training_data", type=Path, required=True, help="CSV file")
+    parser.add_argument(
+        "--training_data", type=Path, required=True, help="CSV file, or a folder holding exactly one CSV"
+    )
     parser.add_argument("--model_type", choices=MODEL_TYPES, default="logistic_regression")
     parser.add_argument("--reg_rate", type=_positive, default=0.01, help="C = 1 / reg_rate")
     parser.add_argument("--solver", choices=SOLVERS, default="lbfgs")

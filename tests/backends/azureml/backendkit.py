@@ -10,7 +10,7 @@ from typing import Any
 
 from fakeaml import FakeWorkspace
 
-from app.domain.spec import DataAssetRef, RunSpec
+from app.domain.spec import DEFAULT_ENVIRONMENT, DataAssetRef, RunSpec
 from app.settings import Settings
 
 # the repository root, wherever this test tree is moved within it
@@ -43,7 +43,7 @@ def make_spec(kind: str = "pipeline", run_id: str = "run-0001", **overrides: Any
         "data_asset": DataAssetRef(name="diabetes-diagnostics", version="latest"),
         "hyperparameters": {"reg_rate": 0.05, "solver": "liblinear"},
         "compute": "cpu-cluster",
-        "environment": "diabetes-classify@latest",
+        "environment": DEFAULT_ENVIRONMENT,
         "tags": {"team": "ml"},
     }
     values.update(overrides)

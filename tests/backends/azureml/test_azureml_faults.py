@@ -52,6 +52,7 @@ async def test_a_job_name_owned_by_another_run_is_refused(
 async def test_a_lost_answer_to_the_job_put_creates_one_job(
     backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec], status: int
 ) -> None:
+    await backend.submit(spec_factory("pipeline", run_id="earlier"))  # the assets exist
     # the service stores the job, then the answer is lost (twice: the SDK's retry too)
     workspace.transport.inject(
         Fault("PUT", "/jobs/", status=status, times=2, after_processing=True, retry_after="1")
@@ -60,12 +61,14 @@ async def test_a_lost_answer_to_the_job_put_creates_one_job(
     submitted = await backend.submit(spec_factory("pipeline", run_id="lost-answer"))
 
     assert submitted.backend_job_name == "trainctl-lost-answer"
-    assert list(workspace.jobs) == ["trainctl-lost-answer"]
+    assert list(workspace.jobs) == ["trainctl-earlier", "trainctl-lost-answer"]
 
 
 async def test_an_outage_during_submit_is_transient_and_a_retry_submits_once(
     backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
 ) -> None:
+    await backend.submit(spec_factory("job", run_id="earlier"))  # the assets exist
+    workspace.transport.clear()
     spec = spec_factory("job", run_id="outage")
     fault = workspace.transport.inject(Fault("PUT", "/jobs/", status=503, times=2))
 
@@ -73,11 +76,11 @@ async def test_an_outage_during_submit_is_transient_and_a_retry_submits_once(
         await backend.submit(spec)
     assert caught.value.transient
     assert fault.hits == 2  # one SDK retry, then the error is ours to retry later
-    assert workspace.jobs == {}
+    assert list(workspace.jobs) == ["trainctl-earlier"]
 
     await backend.submit(spec)
     await backend.submit(spec)
-    assert list(workspace.jobs) == ["trainctl-outage"]
+    assert list(workspace.jobs) == ["trainctl-earlier", "trainctl-outage"]
     assert len(workspace.transport.requests("PUT", "/jobs/")) == 3
 
 
@@ -156,3 +159,25 @@ def test_the_suite_cannot_reach_beyond_loopback() -> None:
         socket.create_connection(("management.azure.com", 443), timeout=0.5)
     with pytest.raises(ConnectionRefusedError, match="loopback only"):
         socket.create_connection(("169.254.169.254", 80), timeout=0.5)
+
+
+async def test_component_code_refused_by_storage_fails_at_once_naming_the_storage_role(
+    backend_factory: Callable[..., AzureMLBackend],
+    settings: Settings,
+    workspace: FakeWorkspace,
+    spec_factory: Callable[..., RunSpec],
+) -> None:
+    """azure-ai-ml reads the results of a code folder's upload threads only with progress shown
+    (Azure/azure-sdk-for-python#48269); without, storage's refusal (an identity-based datastore
+    and no role) was swallowed and the upload waited for ever, its thread never ending."""
+    backend = backend_factory(settings.model_copy(update={"azure_call_timeout_seconds": 20.0}))
+    workspace.forbidden_writes = {"blobs"}
+
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="Storage Blob Data Contributor") as caught:
+        await backend.submit(spec_factory("pipeline", run_id="no-storage-role"))
+
+    assert time.monotonic() - started < 10
+    assert "within" not in str(caught.value)
+    assert not caught.value.transient  # a missing role: retrying does not help
+    assert workspace.jobs == {}

@@ -3,17 +3,20 @@ the identity endpoint accepts a connection and never answers."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from backendkit import COMPONENTS
 from fakeaml import FakeCredential, FakeWorkspace
 from fakeaml.endpoints import ScriptedEndpoint, SilentEndpoint
 
 from app.backends.azureml import AzureMLBackend, preflight
 from app.backends.azureml.client import build_credential
+from app.backends.azureml.environments import owned_version
 from app.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +34,7 @@ async def _timed(coro: Awaitable[T]) -> tuple[T, float]:
 async def test_all_checks_pass(
     settings: Settings, workspace: FakeWorkspace, credential: FakeCredential
 ) -> None:
-    workspace.add_environment("diabetes-classify", "3")
+    workspace.add_environment("trainctl-diabetes", owned_version(COMPONENTS))
 
     report, took = await _timed(
         preflight(settings, credential=credential, transport=workspace.transport, compute="cpu-cluster")
@@ -47,13 +50,67 @@ async def test_all_checks_pass(
     assert took < LIMIT
 
 
-async def test_a_missing_environment_is_not_a_failure(
+async def test_trainctl_environment_not_yet_registered_is_not_a_failure(
     settings: Settings, workspace: FakeWorkspace, credential: FakeCredential
 ) -> None:
+    workspace.add_environment("trainctl-diabetes", "1")  # another version: not this conda file's
+
     report = await preflight(settings, credential=credential, transport=workspace.transport)
 
     assert report.ready
-    assert report.checks["environment"].startswith("ok (environment diabetes-classify not found")
+    assert report.checks["environment"] == (
+        f"ok (environment trainctl-diabetes:{owned_version(COMPONENTS)} is not registered yet; it will "
+        "be created from components/environment/conda.yml on the first submission, and the first job "
+        "builds its image)"
+    )
+
+
+async def test_an_environment_trainctl_cannot_build_fails(
+    settings: Settings, workspace: FakeWorkspace, credential: FakeCredential, tmp_path: Path
+) -> None:
+    components = tmp_path / "components"
+    shutil.copytree(COMPONENTS, components, ignore=shutil.ignore_patterns("__pycache__"))
+    (components / "environment" / "conda.yml").write_text("name: trainctl-diabetes\ndependencies: [pip]\n")
+
+    report = await preflight(
+        settings, credential=credential, transport=workspace.transport, components_dir=components
+    )
+
+    assert not report.ready
+    assert report.checks["environment"].startswith(
+        "trainctl's environment trainctl-diabetes cannot be built:"
+    )
+    assert "does not pin python" in report.checks["environment"]
+
+
+@pytest.mark.parametrize(
+    ("environment", "registered"),
+    [("team-env:4", ("team-env", "4")), ("team-env@latest", ("team-env", "2"))],
+)
+async def test_a_named_environment_must_exist(
+    settings: Settings,
+    workspace: FakeWorkspace,
+    credential: FakeCredential,
+    environment: str,
+    registered: tuple[str, str],
+) -> None:
+    """trainctl creates only its own environment: one you name is never created for you."""
+    workspace.add_environment("other-env", "4")
+
+    report = await preflight(
+        settings, credential=credential, transport=workspace.transport, environment=environment
+    )
+
+    assert not report.ready
+    assert report.checks["environment"] == (
+        f"environment {environment} does not exist in workspace ws-trainctl: register it, or leave "
+        "the environment out to use trainctl's own."
+    )
+    workspace.add_environment(*registered)
+    again = await preflight(
+        settings, credential=credential, transport=workspace.transport, environment=environment
+    )
+    assert again.checks["environment"] == "ok", again.checks
 
 
 async def test_no_token(settings: Settings, workspace: FakeWorkspace) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backendkit import COMPONENTS
 from fakeaml import FakeWorkspace, Recorded
 
 from app.backends.azureml import AzureMLBackend
+from app.backends.azureml.environments import owned_version
 from app.backends.azureml.submit import job_name_for
 from app.domain.spec import DataAssetRef, RunSpec
 from app.settings import Settings
@@ -28,7 +30,8 @@ def _arm_tail(arm_id: str) -> str:
 
 
 def _job_put(workspace: FakeWorkspace, name: str) -> dict[str, Any]:
-    puts = workspace.transport.requests("PUT", f"/jobs/{name}")
+    # the job as created (a first submission's PUT may be refused once for a missing asset)
+    puts = [r for r in workspace.transport.requests("PUT", f"/jobs/{name}") if r.status < 300]
     assert len(puts) == 1, [r.path for r in puts]
     body: dict[str, Any] = puts[0].json()["properties"]
     return body
@@ -112,7 +115,8 @@ async def test_pipeline_body_carries_compute_identity_inputs_tags_and_step_names
     )
     assert literal["register_model"]["data_asset"] == "diabetes-diagnostics:2"
 
-    # components registered under their own names, bound to the created environment
+    # components registered under their own names, bound to trainctl's environment
+    owned = owned_version(COMPONENTS)
     for key, component in (
         ("train_model", "train_diabetes_model"),
         ("evaluate_model", "evaluate_diabetes_model"),
@@ -123,8 +127,8 @@ async def test_pipeline_body_carries_compute_identity_inputs_tags_and_step_names
         stored = workspace.asset("components", component, tail.rsplit("/", 1)[1])
         assert stored is not None
         spec_body = stored["properties"]["componentSpec"]
-        assert spec_body["environment"].endswith("environments/diabetes-classify/versions/1")
-    environment = workspace.asset("environments", "diabetes-classify", "1")
+        assert spec_body["environment"].endswith(f"environments/trainctl-diabetes/versions/{owned}")
+    environment = workspace.asset("environments", "trainctl-diabetes", owned)
     assert environment is not None
     assert "mlflow==3.15.0" in environment["properties"]["condaFile"]
     assert environment["properties"]["image"].startswith("mcr.microsoft.com/azureml/")
@@ -148,7 +152,10 @@ async def test_job_is_a_command_built_from_the_train_component(
     assert body["displayName"] == "train-model"
     assert body["experimentName"] == "diabetes-training"
     assert _arm_tail(body["computeId"]) == "computes/gpu-cluster"
-    assert _arm_tail(body["environmentId"]) == "environments/diabetes-classify/versions/1"
+    assert (
+        _arm_tail(body["environmentId"])
+        == f"environments/trainctl-diabetes/versions/{owned_version(COMPONENTS)}"
+    )
     assert body["identity"] == {"clientId": CLIENT_ID, "identityType": "Managed"}
     assert body["environmentVariables"] == {
         "TRAINCTL_RUN_ID": "job-1",
@@ -208,42 +215,67 @@ async def test_missing_data_asset_names_it(
         )
 
 
-async def test_resubmitting_an_unchanged_pipeline_uploads_and_registers_nothing(
+@pytest.mark.parametrize("kind", ["pipeline", "job"])
+async def test_resubmitting_unchanged_costs_three_requests_even_after_a_restart(
     backend_factory: Callable[..., AzureMLBackend],
     backend: AzureMLBackend,
     settings: Settings,
     workspace: FakeWorkspace,
     spec_factory: Callable[..., RunSpec],
+    kind: str,
 ) -> None:
+    """Assets are named by content version, so an unchanged submission asks nothing about them:
+    is the run already submitted (GET job), which data version is the newest (one GET), the
+    job PUT. A restarted service knows the versions from its files, and a command job's code
+    snapshot from the facts file in the data directory."""
     with workspace.transport.recording() as first:
-        await backend.submit(spec_factory("pipeline", run_id="first"))
+        await backend.submit(spec_factory(kind, run_id="first"))
     with workspace.transport.recording() as repeated:
-        await backend.submit(spec_factory("pipeline", run_id="second"))
+        await backend.submit(spec_factory(kind, run_id="second"))
     restarted = backend_factory(settings)  # a new service process: nothing cached in memory
     with workspace.transport.recording() as after_restart:
-        await restarted.submit(spec_factory("pipeline", run_id="third"))
+        await restarted.submit(spec_factory(kind, run_id="third"))
 
     counts = {
         name: _summary(reqs)
         for name, reqs in (("first", first), ("repeated", repeated), ("restart", after_restart))
     }
     print(
-        f"\nrequests per pipeline submission: first={len(first)} repeated={len(repeated)} "
+        f"\nrequests per {kind} submission: first={len(first)} repeated={len(repeated)} "
         f"after-restart={len(after_restart)}\n{counts}"
     )
-    assert counts["first"]["PUT blob"] >= 3  # three code folders uploaded once
-    assert counts["first"]["PUT components"] == 3
+    components = 3 if kind == "pipeline" else 1
+    assert counts["first"]["PUT blob"] >= components  # each code folder uploaded once
+    assert counts["first"]["PUT components"] == components
     assert counts["first"]["PUT environments"] == 1
     for name in ("repeated", "restart"):
-        assert counts[name]["PUT blob"] == 0, counts[name]
-        assert counts[name]["POST codes"] == 0
-        assert counts[name]["PUT codes"] == 0
-        assert counts[name]["PUT components"] == 0
-        assert counts[name]["PUT environments"] == 0
-        assert counts[name]["PUT jobs"] == 1
-    assert len(repeated) <= 5
-    assert counts["restart"]["GET components"] == 3  # one look-up each, found by content version
+        assert counts[name] == Counter({"GET jobs": 1, "GET data": 1, "PUT jobs": 1}), counts[name]
     assert len(workspace.jobs) == 3
+    assert workspace.unrouted == []
+
+
+async def test_a_restarted_service_registers_what_was_deleted_and_submits_again(
+    backend_factory: Callable[..., AzureMLBackend],
+    backend: AzureMLBackend,
+    settings: Settings,
+    workspace: FakeWorkspace,
+    spec_factory: Callable[..., RunSpec],
+) -> None:
+    """Content versions are assumed registered; when Azure ML answers that one is missing
+    (someone deleted it), the assets are checked, registered again, and the job submitted."""
+    await backend.submit(spec_factory("pipeline", run_id="before"))
+    (train,) = [key for key in workspace.assets if key[:2] == ("components", "train_diabetes_model")]
+    del workspace.assets[train]
+
+    restarted = backend_factory(settings)
+    with workspace.transport.recording() as requests:
+        submitted = await restarted.submit(spec_factory("pipeline", run_id="after"))
+
+    assert submitted.backend_job_name == "trainctl-after"
+    assert workspace.asset(*train) is not None
+    puts = [r for r in requests if r.method == "PUT" and "/jobs/" in r.path]
+    assert [r.status for r in puts] == [404, 201]
+    assert len([r for r in requests if r.method == "PUT" and "/components/" in r.path]) == 1
 
 
 async def test_changed_component_code_registers_a_new_version(
@@ -313,18 +345,31 @@ async def test_a_pinned_data_version_must_exist(
     assert workspace.transport.requests("PUT") == []  # refused before anything was created
 
 
-async def test_a_data_asset_of_another_type_is_refused_before_submission(
-    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec]
+@pytest.mark.parametrize("kind", ["job", "pipeline"])
+async def test_a_folder_asset_is_submitted_as_a_folder(
+    backend: AzureMLBackend, workspace: FakeWorkspace, spec_factory: Callable[..., RunSpec], kind: str
 ) -> None:
-    from app.domain.errors import BackendError
-
+    """The input takes the data asset's type (Azure ML refuses a uri_file input naming a
+    uri_folder asset), and the train component registered for it declares a folder port."""
     workspace.add_data_asset("patients", "1", data_type="uri_folder")
+    await backend.submit(spec_factory(kind, run_id="file"))  # diabetes-diagnostics: uri_file
 
-    with pytest.raises(BackendError, match=r"data asset patients:1 is of type uri_folder") as caught:
-        await backend.submit(spec_factory("pipeline", data_asset=DataAssetRef(name="patients", version="1")))
+    folder = await backend.submit(
+        spec_factory(kind, run_id="folder", data_asset=DataAssetRef(name="patients", version="1"))
+    )
 
-    assert not caught.value.transient
-    assert workspace.transport.requests("PUT") == []
+    body = _job_put(workspace, folder.backend_job_name)
+    port = body["inputs"]["training_data"]
+    assert port["jobInputType"] == "uri_folder"
+    assert _arm_tail(port["uri"]) == "data/patients/versions/1"
+    if kind == "pipeline":
+        train = _arm_tail(body["jobs"]["train_model"]["componentId"]).rsplit("/", 1)[1]
+        stored = workspace.asset("components", "train_diabetes_model", train)
+        assert stored is not None
+        assert stored["properties"]["componentSpec"]["inputs"]["training_data"]["type"] == "uri_folder"
+        file_body = _job_put(workspace, "trainctl-file")
+        assert _arm_tail(file_body["jobs"]["train_model"]["componentId"]).rsplit("/", 1)[1] != train
+        assert file_body["inputs"]["training_data"]["jobInputType"] == "uri_file"
 
 
 async def test_a_pinned_data_version_is_looked_up_once(

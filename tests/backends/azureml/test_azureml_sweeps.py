@@ -29,7 +29,7 @@ RANDOM_20 = json.loads((EXAMPLES / "sweep-random.json").read_text())["sweep"]
 
 
 def _put(workspace: FakeWorkspace, name: str) -> dict[str, Any]:
-    (request,) = workspace.transport.requests("PUT", f"/jobs/{name}")
+    (request,) = [r for r in workspace.transport.requests("PUT", f"/jobs/{name}") if r.status < 300]
     body: dict[str, Any] = request.json()["properties"]
     return body
 

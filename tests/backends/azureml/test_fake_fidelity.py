@@ -137,7 +137,7 @@ async def test_the_first_job_on_an_environment_waits_for_its_image_build(
 async def test_a_failed_image_build_fails_the_step_before_it_starts(
     backend: AzureMLBackend, workspace: FakeWorkspace, clock: FakeClock, spec_factory: Callable[..., RunSpec]
 ) -> None:
-    workspace.failing_environments = {"diabetes-classify"}
+    workspace.failing_environments = {"trainctl-diabetes"}
     name = (await backend.submit(spec_factory("pipeline", run_id="bad-image"))).backend_job_name
     clock.advance(workspace.image_build_seconds + 60)
 

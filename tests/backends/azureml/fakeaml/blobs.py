@@ -22,6 +22,16 @@ class BlobStore:
         self.blobs: dict[str, Blob] = {}
         self._missing = missing
 
+    def forbidden(self) -> Reply:
+        """Storage refusing a write for want of a data role (identity-based access)."""
+        body = (
+            b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'
+            b"<Message>This request is not authorized to perform this operation using this permission."
+            b"</Message></Error>"
+        )
+        headers = {"x-ms-error-code": "AuthorizationPermissionMismatch", "Content-Type": "application/xml"}
+        return Reply(403, body, {**headers, "x-ms-request-id": str(uuid.uuid4())})
+
     def handle(
         self, method: str, path: str, query: dict[str, str], body: bytes, headers: Mapping[str, str]
     ) -> Reply:

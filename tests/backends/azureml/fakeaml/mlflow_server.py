@@ -237,3 +237,28 @@ def seed_registry(client: MlflowClient, model_name: str, experiment: str = "diab
         client, experiment=experiment, model_name=model_name, deploy=False, champion=champion
     )
     return Registry(model_name, promoted, kept)
+
+
+def seed_job_run(server: MlflowServer, job_name: str, experiment: str, metrics: dict[str, float]) -> None:
+    """What a command job logs on Azure ML, under the run id Azure ML gives it: the job's name.
+
+    The MLflow API assigns run ids itself, so the run is created and then renamed in the
+    server's own store (every table keyed by run_uuid), which the server reads on each request.
+    """
+    import sqlite3
+
+    client = server.client()
+    existing = client.get_experiment_by_name(experiment)
+    experiment_id = existing.experiment_id if existing else client.create_experiment(experiment)
+    run_id = client.create_run(experiment_id, run_name="train-model").info.run_id
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+    client.set_terminated(run_id)
+    with contextlib.closing(sqlite3.connect(server.root / "mlflow.db")) as db, db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info('{table}')")}
+            if "run_uuid" in columns:
+                db.execute(f"UPDATE '{table}' SET run_uuid = ? WHERE run_uuid = ?", (job_name, run_id))
+            if table == "runs" and "run_id" in columns:
+                db.execute("UPDATE runs SET run_id = ? WHERE run_id = ?", (job_name, run_id))

@@ -73,6 +73,10 @@ class FakeWorkspace:
         self.failing_trials: set[int] = set()
         self.best_trial: int | None = None
         self.fail_command_jobs = False
+        # what the identity may not write: ARM kinds ("environments", "codes", "components",
+        # "models", "data", "jobs") answer 403 AuthorizationFailed to PUT/POST; "blobs" makes the
+        # storage refuse uploads (an identity-based datastore without a storage role)
+        self.forbidden_writes: set[str] = set()
         # environment image builds: the first job using an environment version builds it
         self.image_build_seconds = IMAGE_BUILD_SECONDS
         self.failing_environments: set[str] = set()  # names (or name:version) whose build fails
@@ -256,6 +260,8 @@ class FakeWorkspace:
             if host == self.api_host:
                 return self._dataplane(method, path, query)
             if host == f"{self.storage_account}.blob.core.windows.net":
+                if method == "PUT" and "blobs" in self.forbidden_writes:
+                    return self.storage.forbidden()
                 return self.storage.handle(method, path, query, body, headers)
             return self.missing(method, host + path)
 
@@ -292,6 +298,8 @@ class FakeWorkspace:
             )
         rest = path[len(self.scope) :].strip("/")
         parts = rest.split("/") if rest else []
+        if method in ("PUT", "POST") and parts and parts[0] in self.forbidden_writes:
+            return self._forbidden(parts)
         payload = json.loads(body) if body else None
         if not parts:
             return arm.ok(200, templates.workspace(self)) if method == "GET" else self.missing(method, path)
@@ -314,6 +322,17 @@ class FakeWorkspace:
         if kind == "jobs":
             return self.jobs_api.handle(method, parts[1:], query, payload)
         return self.missing(method, ARM_HOST + path)
+
+    def _forbidden(self, parts: list[str]) -> Reply:
+        # ARM's documented AuthorizationFailed wording (the recordings hold no 403)
+        action = f"{PROVIDER}/workspaces/{parts[0]}/{'versions/' if len(parts) > 2 else ''}write"
+        return self.error(
+            403,
+            "AuthorizationFailed",
+            f"The client '{self.principal_id}' with object id '{self.principal_id}' does not have "
+            f"authorization to perform action '{action}' over scope '{self.scope}/{'/'.join(parts)}' "
+            "or the scope is invalid. If access was recently granted, please refresh your credentials.",
+        )
 
     def _datastores(self, method: str, parts: list[str], query: dict[str, str]) -> Reply:
         if method == "GET" and len(parts) == 1:

@@ -132,6 +132,17 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("data_version_get", "arm", "GET", r"data/[^/]+/versions/[^/]+", (200,), maps=ASSET_MAPS),
     Operation(
+        "data_latest",
+        "arm",
+        "GET",
+        r"data/[^/]+/versions",
+        (200,),
+        where=_has_query("$top"),
+        like="data_version_get",
+        items=True,
+        notes="the newest version, as the SDK asks for a model's (08: $orderBy=createdtime desc&$top=1)",
+    ),
+    Operation(
         "component_get",
         "arm",
         "GET",
