@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.memory import PeakMemory  # noqa: E402
+from bench.run import post_to_outcome, wait_warm  # noqa: E402
 from bench.service import Service  # noqa: E402
 
 FLOOR = Path(
@@ -61,24 +62,8 @@ def floor_once(data: Path, workdir: Path) -> float:
     return time.perf_counter() - started
 
 
-def wait_warm(client: httpx.Client, timeout: float = 180) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runner = str(client.get("/v1/backend").json()["details"].get("step_runner", ""))
-        if "starting" not in runner:
-            return runner
-        time.sleep(0.2)
-    raise TimeoutError("the warm step runner did not get ready")
-
-
 def sweep_to_outcome(client: httpx.Client, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-    started = time.perf_counter()
-    run_id = client.post("/v1/training-runs", json=body).json()["id"]
-    run = client.get(f"/v1/training-runs/{run_id}/wait", params={"timeout": 300}).json()
-    outcome = client.get(f"/v1/training-runs/{run_id}/outcome")
-    elapsed = time.perf_counter() - started
-    if run["status"] != "completed" or outcome.status_code != 200:
-        raise RuntimeError(f"bench sweep failed: {run.get('error')} {run.get('trials')}")
+    elapsed, run = post_to_outcome(client, body)
     if run["trials"]["completed"] != TRIALS:
         raise RuntimeError(f"expected {TRIALS} completed trials: {run['trials']}")
     return elapsed, run

@@ -27,6 +27,7 @@ from fakeaml.mlflow_server import MlflowServer, Registry, StartingServer, seed_r
 from app.backends.azureml import AzureMLBackend
 from app.domain.spec import RunSpec
 from app.settings import Settings
+from tests.support.asgi import AppThread
 
 MLFLOW_HTTP_VARIABLES = (
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
@@ -208,3 +209,16 @@ def silent_endpoint() -> Iterator[SilentEndpoint]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def service(
+    backend_factory: Callable[..., AzureMLBackend], settings_factory: Callable[..., Settings]
+) -> Iterator[AppThread]:
+    """The whole service (API and lifecycle) on the fake workspace, in a thread of this process."""
+    from app.main import create_app
+
+    settings = settings_factory(azure_poll_seconds=0.2)
+    thread = AppThread(create_app(settings, backend=backend_factory(settings))).start()
+    yield thread
+    thread.stop()

@@ -5,7 +5,7 @@ run (the reconciler submits it later and reports Azure's own answer)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from fakeaml import FakeWorkspace, Fault
@@ -13,22 +13,9 @@ from fakeaml import FakeWorkspace, Fault
 from app.backends.azureml import AzureMLBackend, names
 from app.domain.errors import InvalidInput
 from app.domain.spec import DataAssetSelector, RunSpec
-from app.settings import Settings
 from tests.support.asgi import AppThread
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def service(
-    backend_factory: Callable[..., AzureMLBackend], settings_factory: Callable[..., Settings]
-) -> Iterator[AppThread]:
-    from app.main import create_app
-
-    settings = settings_factory(azure_poll_seconds=0.2)
-    thread = AppThread(create_app(settings, backend=backend_factory(settings))).start()
-    yield thread
-    thread.stop()
 
 
 def test_unknown_names_are_a_422_naming_each_field(service: AppThread, workspace: FakeWorkspace) -> None:

@@ -5,15 +5,13 @@ workspace (MLflow read-back from the loopback mlflow server)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fakeaml import STEP_SECONDS, FakeClock, FakeWorkspace
 from fakeaml.mlflow_server import CANDIDATE_METRICS, MlflowServer, Registry
 
-from app.backends.azureml import AzureMLBackend
-from app.settings import Settings
 from tests.support.asgi import AppThread
 
 pytestmark = pytest.mark.slow
@@ -22,18 +20,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def tracking_uri(mlflow_server: MlflowServer) -> str:
     return mlflow_server.uri
-
-
-@pytest.fixture
-def service(
-    backend_factory: Callable[..., AzureMLBackend], settings_factory: Callable[..., Settings]
-) -> Iterator[AppThread]:
-    from app.main import create_app
-
-    settings = settings_factory(azure_poll_seconds=0.2)
-    thread = AppThread(create_app(settings, backend=backend_factory(settings))).start()
-    yield thread
-    thread.stop()
 
 
 def _until(
